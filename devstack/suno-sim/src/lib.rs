@@ -1,0 +1,1 @@
+//! Suno API simulator.
