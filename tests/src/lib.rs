@@ -1,1 +1,11 @@
-//! Helpers shared by the end-to-end tests.
+//! Helpers shared by the end-to-end and SQL tests.
+//!
+//! The tests never start the stack themselves: `scripts/test` brings one up
+//! and exports its coordinates (the same `KEY=value` lines `scripts/dev env`
+//! prints). [`StackEnv`] reads them, so a test reads like a script against
+//! whatever stack it was pointed at.
+
+pub mod sql;
+pub mod stack;
+
+pub use stack::StackEnv;

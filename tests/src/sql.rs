@@ -1,0 +1,1 @@
+//! Helpers for the SQL tests of the queue (owned by the queue tests).
