@@ -1,0 +1,131 @@
+//! The stack's JWTs (HS256 over the well-known local secret).
+//!
+//! The anon and service-role keys are derived from the secret with the exact
+//! header and claims of Supabase's local keys, byte for byte, so they come out
+//! as the well-known values every Supabase client example uses. That is why
+//! signing is written out here rather than left to a JWT crate that orders the
+//! JSON its own way.
+
+use crate::config::JWT_SECRET;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD as BASE64URL;
+use base64::Engine;
+use hmac::{Hmac, Mac};
+use serde_json::{json, Value};
+use sha2::Sha256;
+
+const HEADER: &str = r#"{"alg":"HS256","typ":"JWT"}"#;
+
+/// Expiry of the local project keys (the value Supabase's local keys carry).
+const PROJECT_KEY_EXPIRY: i64 = 1_983_812_996;
+
+/// The anon key (role `anon`).
+pub fn anon_key() -> String {
+    project_key("anon")
+}
+
+/// The service-role key (role `service_role`, bypasses RLS).
+pub fn service_role_key() -> String {
+    project_key("service_role")
+}
+
+fn project_key(role: &str) -> String {
+    sign(&format!(
+        r#"{{"iss":"supabase-demo","role":"{role}","exp":{PROJECT_KEY_EXPIRY}}}"#
+    ))
+}
+
+/// A token for a signed-in user; `admin` puts `role: admin` in
+/// `app_metadata`, the claim the product trusts (never `user_metadata`).
+pub fn user_token(user_id: &str, admin: bool, now: i64) -> String {
+    let mut app_metadata = json!({ "provider": "email", "providers": ["email"] });
+    if admin {
+        app_metadata["role"] = json!("admin");
+    }
+    let claims = json!({
+        "iss": "supabase-demo",
+        "sub": user_id,
+        "aud": "authenticated",
+        "role": "authenticated",
+        "email": format!("{user_id}@example.test"),
+        "app_metadata": app_metadata,
+        "user_metadata": {},
+        "iat": now,
+        "exp": now + 24 * 3600,
+    });
+    sign(&claims.to_string())
+}
+
+fn sign(claims_json: &str) -> String {
+    let signing_input = format!(
+        "{}.{}",
+        BASE64URL.encode(HEADER),
+        BASE64URL.encode(claims_json)
+    );
+    let signature = mac().chain_update(signing_input.as_bytes()).finalize();
+    format!(
+        "{signing_input}.{}",
+        BASE64URL.encode(signature.into_bytes())
+    )
+}
+
+fn mac() -> Hmac<Sha256> {
+    Hmac::<Sha256>::new_from_slice(JWT_SECRET.as_bytes()).expect("HMAC takes any key length")
+}
+
+/// The claims of an HS256 token signed with the stack's secret and not
+/// expired at `now` (seconds); `None` for anything else.
+pub fn verify(token: &str, now: i64) -> Option<Value> {
+    let (signing_input, signature) = token.rsplit_once('.')?;
+    let (header, claims) = signing_input.split_once('.')?;
+    let header: Value = serde_json::from_slice(&BASE64URL.decode(header).ok()?).ok()?;
+    if header["alg"] != "HS256" {
+        return None;
+    }
+    mac()
+        .chain_update(signing_input.as_bytes())
+        .verify_slice(&BASE64URL.decode(signature).ok()?)
+        .ok()?;
+    let claims: Value = serde_json::from_slice(&BASE64URL.decode(claims).ok()?).ok()?;
+    match claims["exp"].as_i64() {
+        Some(exp) if exp <= now => None,
+        _ => Some(claims),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const NOW: i64 = 1_800_000_000;
+
+    #[test]
+    fn project_keys_are_supabases_well_known_local_keys() {
+        assert_eq!(
+            anon_key(),
+            "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJpc3MiOiJzdXBhYmFzZS1kZW1vIiwicm9sZSI6ImFub24iLCJleHAiOjE5ODM4MTI5OTZ9.CRXP1A7WOeoJeXxjNni43kdQwgnWNReilDMblYTn_I0"
+        );
+        assert_eq!(
+            service_role_key(),
+            "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJpc3MiOiJzdXBhYmFzZS1kZW1vIiwicm9sZSI6InNlcnZpY2Vfcm9sZSIsImV4cCI6MTk4MzgxMjk5Nn0.EGIM96RAZx35lJzdJsyH-qQwv8Hdp7fQurXJ9sL8MX0"
+        );
+    }
+
+    #[test]
+    fn user_tokens_verify_and_carry_the_admin_claim() {
+        let admin = verify(&user_token("u1", true, NOW), NOW).unwrap();
+        assert_eq!(admin["sub"], "u1");
+        assert_eq!(admin["app_metadata"]["role"], "admin");
+        let plain = verify(&user_token("u2", false, NOW), NOW).unwrap();
+        assert!(plain["app_metadata"].get("role").is_none());
+    }
+
+    #[test]
+    fn tampered_expired_and_foreign_tokens_are_refused() {
+        let token = service_role_key();
+        assert!(verify(&token, NOW).is_some());
+        assert!(verify(&format!("{token}x"), NOW).is_none());
+        assert!(verify(&user_token("u", false, NOW), NOW + 25 * 3600).is_none());
+        assert!(verify("not-a-jwt", NOW).is_none());
+        assert!(verify("a.b.c", NOW).is_none());
+    }
+}

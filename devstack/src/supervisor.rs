@@ -1,0 +1,242 @@
+//! `devstack run`: starts every part in order, keeps them running, and stops
+//! them all on Ctrl-C or SIGTERM.
+//!
+//! Order matters: the database first, then its schema, then PostgREST (so its
+//! schema cache sees the migrations), the simulator and the pg_net worker,
+//! the functions, and the gateway last, so that `SUPABASE_URL` answering
+//! means everything behind it is there.
+
+use crate::config::StackConfig;
+use crate::functions::{self, EdgeFunction};
+use crate::gateway::Gateway;
+use crate::parts::{self, Part, Probe};
+use crate::process::{ManagedChild, RunAs};
+use crate::{pg_net, pidfile, postgres, postgrest, schema};
+use anyhow::{bail, Context, Result};
+use std::time::{Duration, Instant};
+use tokio::net::TcpListener;
+use tokio::signal::unix::{signal, SignalKind};
+use tokio::task::JoinHandle;
+
+/// Everything the supervisor owns while the stack runs.
+#[derive(Default)]
+struct Running {
+    /// Processes, in start order (stopped in reverse).
+    children: Vec<ManagedChild>,
+    /// In-process parts: simulator, pg_net worker, gateway.
+    tasks: Vec<JoinHandle<()>>,
+    parts: Vec<Part>,
+}
+
+/// Runs the stack in the foreground until a signal arrives.
+pub async fn run(config: StackConfig) -> Result<()> {
+    for dir in [config.log_dir(), config.run_dir()] {
+        std::fs::create_dir_all(&dir)?;
+    }
+    let _pid = pidfile::claim(&config)?;
+    let _ = std::fs::remove_file(parts::parts_file(&config));
+    let mut running = Running::default();
+    let started = start_all(&config, &mut running).await;
+    if let Err(error) = started {
+        stop_all(&mut running).await;
+        return Err(error);
+    }
+    parts::save(&config, &running.parts)?;
+    let _ = std::fs::remove_file(parts::stage_file(&config));
+    eprintln!("devstack: up at {} (Ctrl-C stops it)", config.api_url());
+    wait_for_shutdown(&mut running).await?;
+    eprintln!("devstack: stopping");
+    stop_all(&mut running).await;
+    let _ = std::fs::remove_file(parts::parts_file(&config));
+    Ok(())
+}
+
+async fn start_all(config: &StackConfig, running: &mut Running) -> Result<()> {
+    start_database(config, running).await?;
+    start_postgrest(config, running).await?;
+    start_simulator(config, running).await?;
+    start_pg_net_worker(config, running);
+    let functions = functions::discover(config)?;
+    start_functions(config, &functions, running).await?;
+    start_gateway(config, &functions, running).await
+}
+
+async fn start_database(config: &StackConfig, running: &mut Running) -> Result<()> {
+    let log = config.log_path("postgres");
+    parts::write_stage(config, "postgres", &log);
+    let run_as = RunAs::unprivileged()?;
+    let data = postgres::init_cluster(config, run_as).await?;
+    let mut server = postgres::start(config, &data, run_as)?;
+    let ready = postgres::wait_ready(config, &mut server).await;
+    running.parts.push(Part {
+        name: "postgres".into(),
+        probe: Probe::Tcp(config.db_port),
+        log: log.clone(),
+        pid: server.pid(),
+    });
+    running.children.push(server);
+    ready?;
+    parts::write_stage(config, "migrations", &config.log_path("devstack"));
+    let mut db = postgres::connect(config).await?;
+    for name in schema::apply_all(config, &mut db).await? {
+        eprintln!("devstack: applied {name}");
+    }
+    Ok(())
+}
+
+async fn start_postgrest(config: &StackConfig, running: &mut Running) -> Result<()> {
+    let log = config.log_path("postgrest");
+    parts::write_stage(config, "postgrest", &log);
+    let mut child = postgrest::start(config)?;
+    let ready = postgrest::wait_ready(config, &mut child).await;
+    running.parts.push(Part {
+        name: "postgrest".into(),
+        probe: Probe::Http(format!(
+            "http://127.0.0.1:{}/ready",
+            config.postgrest_admin_port()
+        )),
+        log,
+        pid: child.pid(),
+    });
+    running.children.push(child);
+    ready
+}
+
+async fn start_simulator(config: &StackConfig, running: &mut Running) -> Result<()> {
+    if config.real_suno.is_some() {
+        return Ok(());
+    }
+    let port = config.simulator_port();
+    let log = config.log_path("devstack");
+    parts::write_stage(config, "suno-simulator", &log);
+    let listener = bind(port, "suno-simulator").await?;
+    let _ = listener;
+    running.parts.push(Part {
+        name: "suno-simulator".into(),
+        probe: Probe::Tcp(port),
+        log,
+        pid: None,
+    });
+    Ok(())
+}
+
+fn start_pg_net_worker(config: &StackConfig, running: &mut Running) {
+    running.tasks.push(tokio::spawn(pg_net::run(config.clone())));
+    running.parts.push(Part {
+        name: "pg_net-worker".into(),
+        probe: Probe::InProcess,
+        log: config.log_path("devstack"),
+        pid: None,
+    });
+}
+
+async fn start_functions(
+    config: &StackConfig,
+    functions: &[EdgeFunction],
+    running: &mut Running,
+) -> Result<()> {
+    for function in functions {
+        let name = format!("function:{}", function.name);
+        let log = config.log_path(&format!("function-{}", function.name));
+        parts::write_stage(config, &name, &log);
+        let child = functions::start(config, function)?;
+        running.parts.push(Part {
+            name,
+            probe: Probe::Tcp(function.port),
+            log,
+            pid: child.pid(),
+        });
+        running.children.push(child);
+    }
+    // Deno processes start in parallel; wait for all of them together.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let starting = running
+        .children
+        .iter_mut()
+        .filter(|child| child.name.starts_with("function:"));
+    for child in starting {
+        let part = running
+            .parts
+            .iter()
+            .find(|part| part.name == child.name)
+            .expect("every function child has a part");
+        while !part.is_up().await {
+            if let Some(status) = child.exited() {
+                bail!("{} exited ({status}); see {}", part.name, part.log.display());
+            }
+            if Instant::now() > deadline {
+                bail!("{} did not listen within 30 s; see {}", part.name, part.log.display());
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+    Ok(())
+}
+
+async fn start_gateway(
+    config: &StackConfig,
+    functions: &[EdgeFunction],
+    running: &mut Running,
+) -> Result<()> {
+    let log = config.log_path("devstack");
+    parts::write_stage(config, "gateway", &log);
+    let listener = bind(config.api_port, "gateway").await?;
+    let gateway = Gateway::new(config, functions);
+    running.tasks.push(tokio::spawn(async move {
+        if let Err(error) = gateway.serve(listener).await {
+            eprintln!("gateway stopped: {error}");
+        }
+    }));
+    running.parts.push(Part {
+        name: "gateway".into(),
+        probe: Probe::Tcp(config.api_port),
+        log,
+        pid: None,
+    });
+    Ok(())
+}
+
+async fn bind(port: u16, part: &str) -> Result<TcpListener> {
+    TcpListener::bind(("127.0.0.1", port))
+        .await
+        .with_context(|| format!("{part} cannot listen on 127.0.0.1:{port}"))
+}
+
+/// Returns on SIGINT or SIGTERM, or when the database or PostgREST exits:
+/// without them nothing works, so the stack goes down as a whole.
+async fn wait_for_shutdown(running: &mut Running) -> Result<()> {
+    let mut interrupt = signal(SignalKind::interrupt())?;
+    let mut terminate = signal(SignalKind::terminate())?;
+    let mut check = tokio::time::interval(Duration::from_secs(1));
+    loop {
+        tokio::select! {
+            _ = interrupt.recv() => return Ok(()),
+            _ = terminate.recv() => return Ok(()),
+            _ = check.tick() => {
+                for child in running.children.iter_mut() {
+                    if let Some(status) = child.exited() {
+                        if child.name == "postgres" || child.name == "postgrest" {
+                            eprintln!("devstack: {} exited ({status}); stopping the stack", child.name);
+                            return Ok(());
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+async fn stop_all(running: &mut Running) {
+    for task in running.tasks.drain(..).rev() {
+        task.abort();
+    }
+    while let Some(mut child) = running.children.pop() {
+        let (signal, grace) = if child.name == "postgres" {
+            // SIGINT is PostgreSQL's fast shutdown: clean, and quick.
+            (libc::SIGINT, Duration::from_secs(30))
+        } else {
+            (libc::SIGTERM, Duration::from_secs(5))
+        };
+        child.stop(signal, grace).await;
+    }
+}
