@@ -43,7 +43,12 @@ pub async fn up(config: &StackConfig) -> Result<()> {
         });
     }
     let child = command.spawn().context("starting devstack run")?;
-    wait_until_up(config, child.id() as i32).await
+    let started = wait_until_up(config, child.id() as i32).await;
+    if started.is_err() {
+        // Half a stack is worse than none: stop what did start (its logs stay).
+        down(config).await?;
+    }
+    started
 }
 
 async fn wait_until_up(config: &StackConfig, pid: i32) -> Result<()> {

@@ -110,7 +110,15 @@ async fn start_simulator(config: &StackConfig, running: &mut Running) -> Result<
     let log = config.log_path("devstack");
     parts::write_stage(config, "suno-simulator", &log);
     let listener = bind(port, "suno-simulator").await?;
-    let _ = listener;
+    let settings = suno_sim::SimConfig {
+        public_base_url: format!("http://127.0.0.1:{port}"),
+        ..suno_sim::SimConfig::default()
+    };
+    running.tasks.push(tokio::spawn(async move {
+        if let Err(error) = suno_sim::serve(listener, settings).await {
+            eprintln!("suno-simulator stopped: {error:#}");
+        }
+    }));
     running.parts.push(Part {
         name: "suno-simulator".into(),
         probe: Probe::Tcp(port),
