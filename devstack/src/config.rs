@@ -169,7 +169,7 @@ fn port_var(name: &str, default: u16) -> Result<u16> {
     match std::env::var(name) {
         Err(_) => Ok(default),
         Ok(value) => match value.parse::<u16>() {
-            Ok(port) if port >= 1024 && port < 65000 => Ok(port),
+            Ok(port) if (1024..65000).contains(&port) => Ok(port),
             _ => bail!("{name}={value:?} is not a port between 1024 and 65000"),
         },
     }

@@ -62,8 +62,12 @@ async fn wait_until_up(config: &StackConfig, pid: i32) -> Result<()> {
             return Ok(());
         }
         if !process::is_alive(pid) || Instant::now() > deadline {
-            let (part, log) = parts::read_stage(config)
-                .unwrap_or_else(|| ("devstack".into(), config.log_path("devstack").display().to_string()));
+            let (part, log) = parts::read_stage(config).unwrap_or_else(|| {
+                (
+                    "devstack".into(),
+                    config.log_path("devstack").display().to_string(),
+                )
+            });
             bail!(
                 "{part} did not come up; see {log} (and {})",
                 config.log_path("devstack").display()
@@ -146,8 +150,11 @@ pub async fn reset(config: &StackConfig) -> Result<()> {
     down(config).await?;
     let data = postgres::data_dir(config, process::RunAs::unprivileged()?)?;
     let link = config.state_dir.join("pgdata");
-    if data != link {
-        let _ = std::fs::remove_dir_all(&data);
+    if let Some(elsewhere) = data
+        .parent()
+        .filter(|_| !data.starts_with(&config.state_dir))
+    {
+        let _ = std::fs::remove_dir_all(elsewhere);
     }
     for path in [link, config.log_dir(), config.run_dir()] {
         if path.is_symlink() || path.is_file() {

@@ -76,7 +76,11 @@ fn function_settings(path: &Path) -> Result<BTreeMap<String, bool>> {
 pub fn start(config: &StackConfig, function: &EdgeFunction) -> Result<ManagedChild> {
     let shim = config.run_dir().join("edge_runtime.ts");
     std::fs::write(&shim, EDGE_RUNTIME_SHIM)?;
-    let shared = function.dir.parent().expect("inside functions/").join("_shared");
+    let shared = function
+        .dir
+        .parent()
+        .expect("inside functions/")
+        .join("_shared");
     let readable = [function.dir.as_path(), shared.as_path(), shim.as_path()]
         .map(|path| path.display().to_string())
         .join(",");
@@ -85,7 +89,10 @@ pub fn start(config: &StackConfig, function: &EdgeFunction) -> Result<ManagedChi
         .args(["run", "--no-prompt", "--allow-net", "--allow-env"])
         .arg(format!("--allow-read={readable}"))
         .arg(&shim)
-        .arg(format!("file://{}", function.dir.join("index.ts").display()))
+        .arg(format!(
+            "file://{}",
+            function.dir.join("index.ts").display()
+        ))
         .env_clear()
         .envs(function_env(config, function)?);
     process::spawn(

@@ -29,7 +29,8 @@ use anyhow::{bail, Result};
 use config::StackConfig;
 use std::process::ExitCode;
 
-const USAGE: &str = "usage: devstack run | up | down | status | reset | env | token --user UUID [--admin]";
+const USAGE: &str =
+    "usage: devstack run | up | down | status | reset | env | token --user UUID [--admin]";
 
 #[tokio::main]
 async fn main() -> ExitCode {

@@ -73,9 +73,7 @@ async fn run_connected(config: &StackConfig) -> Result<()> {
         Ok(())
     });
     client.batch_execute("listen devstack_pg_net").await?;
-    let http = reqwest::Client::builder()
-        .user_agent(USER_AGENT)
-        .build()?;
+    let http = reqwest::Client::builder().user_agent(USER_AGENT).build()?;
     let mut prune = tokio::time::interval(PRUNE_EVERY);
     loop {
         if driver.is_finished() {
@@ -132,13 +130,16 @@ async fn take_batch(client: &Client) -> Result<Vec<QueuedRequest>> {
 }
 
 async fn send(http: &reqwest::Client, request: &QueuedRequest) -> Outcome {
-    let method = reqwest::Method::from_bytes(request.method.as_bytes())
-        .unwrap_or(reqwest::Method::GET);
+    let method =
+        reqwest::Method::from_bytes(request.method.as_bytes()).unwrap_or(reqwest::Method::GET);
     let timeout = Duration::from_millis(request.timeout_ms.max(0) as u64);
     let mut builder = http.request(method, &request.url).timeout(timeout);
     if let Some(headers) = request.headers.as_object() {
         for (name, value) in headers {
-            let value = value.as_str().map(str::to_string).unwrap_or(value.to_string());
+            let value = value
+                .as_str()
+                .map(str::to_string)
+                .unwrap_or(value.to_string());
             builder = builder.header(name.as_str(), value);
         }
     }

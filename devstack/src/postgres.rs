@@ -46,7 +46,9 @@ pub async fn init_cluster(config: &StackConfig, run_as: Option<RunAs>) -> Result
         return Ok(data);
     }
     std::fs::create_dir_all(&data)?;
-    let password_file = config.run_dir().join("pg-password");
+    // Beside the data folder: the server's user can read it there, wherever
+    // that is (see data_dir).
+    let password_file = data.with_file_name("pg-password");
     std::fs::write(&password_file, "postgres\n")?;
     if let Some(user) = run_as {
         user.own(&data)?;
@@ -72,7 +74,11 @@ pub async fn init_cluster(config: &StackConfig, run_as: Option<RunAs>) -> Result
 /// Starts the server on the configured port with pg_cron preloaded.
 pub fn start(config: &StackConfig, data: &Path, run_as: Option<RunAs>) -> Result<ManagedChild> {
     let mut server = Command::new(config.pg_bin_dir.join("postgres"));
-    server.arg("-D").arg(data).arg("-p").arg(config.db_port.to_string());
+    server
+        .arg("-D")
+        .arg(data)
+        .arg("-p")
+        .arg(config.db_port.to_string());
     for setting in [
         "listen_addresses=127.0.0.1",
         // TCP only: the socket folder would have to be writable by the

@@ -112,7 +112,10 @@ impl ManagedChild {
             if tokio::time::timeout(grace, self.child.wait()).await.is_ok() {
                 return;
             }
-            eprintln!("devstack: {} did not stop in {grace:?}, killing it", self.name);
+            eprintln!(
+                "devstack: {} did not stop in {grace:?}, killing it",
+                self.name
+            );
         }
         let _ = self.child.kill().await;
     }

@@ -115,7 +115,10 @@ async fn apply_migration(db: &mut Client, path: &Path) -> Result<bool> {
 async fn apply_once(db: &mut Client, path: &Path) -> Result<bool> {
     let name = file_name(path);
     let known = db
-        .query_opt("select 1 from _devstack.applied_files where name = $1", &[&name])
+        .query_opt(
+            "select 1 from _devstack.applied_files where name = $1",
+            &[&name],
+        )
         .await?;
     if known.is_some() {
         return Ok(false);
@@ -125,8 +128,11 @@ async fn apply_once(db: &mut Client, path: &Path) -> Result<bool> {
     tx.batch_execute(&sql)
         .await
         .with_context(|| format!("{name} failed"))?;
-    tx.execute("insert into _devstack.applied_files (name) values ($1)", &[&name])
-        .await?;
+    tx.execute(
+        "insert into _devstack.applied_files (name) values ($1)",
+        &[&name],
+    )
+    .await?;
     tx.commit().await?;
     Ok(true)
 }

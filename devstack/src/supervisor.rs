@@ -129,7 +129,9 @@ async fn start_simulator(config: &StackConfig, running: &mut Running) -> Result<
 }
 
 fn start_pg_net_worker(config: &StackConfig, running: &mut Running) {
-    running.tasks.push(tokio::spawn(pg_net::run(config.clone())));
+    running
+        .tasks
+        .push(tokio::spawn(pg_net::run(config.clone())));
     running.parts.push(Part {
         name: "pg_net-worker".into(),
         probe: Probe::InProcess,
@@ -170,10 +172,18 @@ async fn start_functions(
             .expect("every function child has a part");
         while !part.is_up().await {
             if let Some(status) = child.exited() {
-                bail!("{} exited ({status}); see {}", part.name, part.log.display());
+                bail!(
+                    "{} exited ({status}); see {}",
+                    part.name,
+                    part.log.display()
+                );
             }
             if Instant::now() > deadline {
-                bail!("{} did not listen within 30 s; see {}", part.name, part.log.display());
+                bail!(
+                    "{} did not listen within 30 s; see {}",
+                    part.name,
+                    part.log.display()
+                );
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
         }

@@ -4,14 +4,16 @@
 //! and charged.
 
 use crate::callbacks;
-use crate::envelope::{self, error, ok, MSG_CREDITS, MSG_FREQUENCY, MSG_NOT_FOUND, MSG_UNAUTHORIZED};
+use crate::clock::wall_ms;
+use crate::envelope::{
+    self, error, ok, MSG_CREDITS, MSG_FREQUENCY, MSG_NOT_FOUND, MSG_UNAUTHORIZED,
+};
 use crate::outcome::{self, Outcome};
 use crate::recorder::RequestSeq;
 use crate::render;
 use crate::state::{Sim, State};
 use crate::task::{NewTask, Task};
-use crate::validate;
-use crate::clock::wall_ms;
+use crate::validate::{self, Rejection};
 use axum::body::Bytes;
 use axum::extract::{Query, State as Shared};
 use axum::http::{header, HeaderMap};
@@ -33,30 +35,44 @@ pub async fn generate(
             callbacks::start(&sim, &task_id);
             ok(json!({ "taskId": task_id }))
         }
-        Err(resp) => resp,
+        Err(r) => error(r.code, &r.msg),
     }
 }
 
-fn submit(sim: &Sim, req: RequestSeq, headers: &HeaderMap, body: &[u8]) -> Result<String, Response> {
+fn refuse(code: u16, msg: impl Into<String>) -> Rejection {
+    Rejection {
+        code,
+        msg: msg.into(),
+    }
+}
+
+fn submit(
+    sim: &Sim,
+    req: RequestSeq,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> Result<String, Rejection> {
     let mut st = sim.lock();
     if !authorized(&st, headers) {
-        return Err(error(401, MSG_UNAUTHORIZED));
+        return Err(refuse(401, MSG_UNAUTHORIZED));
     }
     if !admit(&mut st) {
-        return Err(error(430, MSG_FREQUENCY));
+        return Err(refuse(430, MSG_FREQUENCY));
     }
     let json: Value = serde_json::from_slice(body)
-        .map_err(|_| error(400, "The request body is not valid JSON."))?;
-    let params = validate::check(&json, &st.settings.models).map_err(|r| error(r.code, &r.msg))?;
+        .map_err(|_| refuse(400, "The request body is not valid JSON."))?;
+    let params = validate::check(&json, &st.settings.models)?;
     if let Some(word) = validate::banned_word(&params, &st.settings.banned_words) {
-        let msg = format!("The content contains a sensitive word: {word}.");
-        return Err(error(400, &msg));
+        return Err(refuse(
+            400,
+            format!("The content contains a sensitive word: {word}."),
+        ));
     }
     let marker = outcome::marker(&[&params.prompt, &params.style, &params.title])
-        .map_err(|e| error(400, &format!("Simulator marker refused: {e}.")))?;
+        .map_err(|e| refuse(400, format!("Simulator marker refused: {e}.")))?;
     let cost = st.settings.credits_per_task;
     if st.credits < cost {
-        return Err(error(429, MSG_CREDITS));
+        return Err(refuse(429, MSG_CREDITS));
     }
     // A marker wins and leaves the queue alone, so markers and queued outcomes can mix.
     let outcome = match marker {
@@ -120,7 +136,10 @@ pub async fn not_found() -> Response {
 }
 
 fn authorized(st: &State, headers: &HeaderMap) -> bool {
-    let Some(value) = headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()) else {
+    let Some(value) = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+    else {
         return false;
     };
     let mut parts = value.trim().splitn(2, ' ');
@@ -141,7 +160,11 @@ fn admit(st: &mut State) -> bool {
     }
     let now = Instant::now();
     let window = Duration::from_millis(limit.window_ms);
-    while st.window.front().is_some_and(|t| now.duration_since(*t) >= window) {
+    while st
+        .window
+        .front()
+        .is_some_and(|t| now.duration_since(*t) >= window)
+    {
         st.window.pop_front();
     }
     if st.window.len() >= limit.max_requests {

@@ -78,7 +78,11 @@ fn spawn_batch(sim: &Sim, task_id: &str, phases: Vec<Phase>) {
         for phase in phases {
             let opts = sim2.lock().settings.callbacks.clone();
             let stage = phase.stage().unwrap_or("?");
-            let times = if opts.duplicate.iter().any(|s| s == stage) { 2 } else { 1 };
+            let times = if opts.duplicate.iter().any(|s| s == stage) {
+                2
+            } else {
+                1
+            };
             for _ in 0..times {
                 deliver(&sim2, &id, phase, &opts).await;
             }
@@ -123,7 +127,12 @@ async fn deliver(sim: &Sim, task_id: &str, phase: Phase, opts: &CallbackOptions)
     false
 }
 
-fn payload(sim: &Sim, task_id: &str, phase: Phase, opts: &CallbackOptions) -> Option<(String, Value)> {
+fn payload(
+    sim: &Sim,
+    task_id: &str,
+    phase: Phase,
+    opts: &CallbackOptions,
+) -> Option<(String, Value)> {
     let st = sim.lock();
     let task = st.tasks.get(task_id)?;
     let base = &st.settings.public_base_url;

@@ -5,6 +5,10 @@
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use tokio::time::Instant;
 
+/// Simulated instants this close count as equal: after `advance(40)` then `advance(80)`
+/// the clock must read "120 s after submit" even if float rounding lands a hair short.
+pub const EPSILON: f64 = 1e-6;
+
 #[derive(Debug, Clone)]
 pub struct SimClock {
     anchor: Instant,
@@ -43,7 +47,7 @@ impl SimClock {
     /// Real time left until simulated time `at`; `None` when the clock is frozen.
     pub fn real_until(&self, at: f64) -> Option<Duration> {
         let left = at - self.now();
-        if left <= 0.0 {
+        if left <= EPSILON {
             Some(Duration::ZERO)
         } else if self.scale == 0.0 {
             None
@@ -98,17 +102,28 @@ mod tests {
         assert_eq!(format_utc(1_735_689_599_000), "2024-12-31 23:59:59");
     }
 
-    #[tokio::test(start_paused = true)]
-    async fn scale_and_advance() {
-        let mut clock = SimClock::new(10.0);
-        tokio::time::advance(Duration::from_secs(2)).await;
-        assert!((clock.now() - 20.0).abs() < 1e-6);
-        clock.set_scale(0.0);
-        tokio::time::advance(Duration::from_secs(5)).await;
-        assert!((clock.now() - 20.0).abs() < 1e-6);
-        assert_eq!(clock.real_until(25.0), None);
+    #[test]
+    fn frozen_clock_moves_only_when_told() {
+        let mut clock = SimClock::new(0.0);
+        assert_eq!(clock.now(), 0.0);
+        assert_eq!(clock.real_until(1.0), None);
         clock.advance(30.0);
-        assert!((clock.now() - 50.0).abs() < 1e-6);
-        assert_eq!(clock.real_until(40.0), Some(Duration::ZERO));
+        assert_eq!(clock.now(), 30.0);
+        assert_eq!(clock.real_until(25.0), Some(Duration::ZERO));
+        clock.set_scale(10.0);
+        let left = clock.real_until(40.0).unwrap();
+        assert!(left <= Duration::from_secs(1) && left > Duration::from_millis(900));
+    }
+
+    #[test]
+    fn stepwise_advances_reach_a_deadline_despite_rounding() {
+        let mut clock = SimClock::new(0.0);
+        // Chosen so that (t0 + 40) + 80 < t0 + 120 in f64.
+        let t0 = 0.007_897_095_099_888_33;
+        clock.advance(t0);
+        clock.advance(40.0);
+        clock.advance(80.0);
+        assert!(clock.now() < t0 + 120.0);
+        assert_eq!(clock.real_until(t0 + 120.0), Some(Duration::ZERO));
     }
 }

@@ -55,7 +55,12 @@ impl Settings {
     pub fn from_config(config: &SimConfig) -> Self {
         Self {
             api_keys: config.api_keys.clone(),
-            time_scale: config.time_scale,
+            // The clock cannot run backwards; a nonsensical scale means real time.
+            time_scale: if config.time_scale.is_finite() {
+                config.time_scale.max(0.0)
+            } else {
+                1.0
+            },
             public_base_url: config.public_base_url.trim_end_matches('/').to_owned(),
             credits_per_task: 12,
             models: ["V3_5", "V4", "V4_5", "V4_5PLUS", "V4_5ALL", "V5", "V5_5"]

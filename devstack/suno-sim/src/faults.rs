@@ -5,7 +5,7 @@
 //! A request that is let through is handled in its own task, so it always runs to the end
 //! even if the client gives up, as on a real server.
 
-use crate::envelope::{self, BodyCode};
+use crate::envelope;
 use crate::recorder::{Endpoint, RequestSeq};
 use crate::server::ConnHandle;
 use crate::state::Sim;
@@ -105,10 +105,28 @@ pub struct FaultRule {
     pub count: Option<u32>,
 }
 
+impl FaultRule {
+    /// What serde cannot check.
+    pub fn check(&self) -> Result<(), String> {
+        if self.count == Some(0) {
+            return Err("count must be >= 1 (omit it for a rule that stays until cleared)".into());
+        }
+        if let FaultKind::HttpError { status, .. } = self.kind {
+            if !(400..=599).contains(&status) {
+                return Err(format!("http_error status must be 400..=599, not {status}"));
+            }
+        }
+        Ok(())
+    }
+}
+
 /// Picks (and uses up) the first rule matching `endpoint`, noting it in the request log.
 fn take(sim: &Sim, endpoint: Endpoint, req: Option<RequestSeq>) -> Option<FaultKind> {
     let mut st = sim.lock();
-    let idx = st.faults.iter().position(|r| r.endpoint.matches(endpoint))?;
+    let idx = st
+        .faults
+        .iter()
+        .position(|r| r.endpoint.matches(endpoint))?;
     let rule = &mut st.faults[idx];
     let kind = rule.kind.clone();
     if let Some(n) = rule.count.as_mut() {
@@ -124,7 +142,11 @@ fn take(sim: &Sim, endpoint: Endpoint, req: Option<RequestSeq>) -> Option<FaultK
 }
 
 pub async fn apply(State(sim): State<Sim>, req: Request, next: Next) -> Response {
-    let endpoint = req.extensions().get::<Endpoint>().copied().unwrap_or(Endpoint::Other);
+    let endpoint = req
+        .extensions()
+        .get::<Endpoint>()
+        .copied()
+        .unwrap_or(Endpoint::Other);
     let seq = req.extensions().get::<RequestSeq>().copied();
     let conn = req.extensions().get::<ConnHandle>().cloned();
     let Some(kind) = take(&sim, endpoint, seq) else {
@@ -207,10 +229,7 @@ fn non_json(body: Option<String>) -> Response {
         "<!DOCTYPE html><html><body><p>The service is busy. Please try again later.</p></body></html>"
             .to_owned()
     });
-    let mut resp = (StatusCode::OK, html(page)).into_response();
-    // Not an envelope: the log shows no body code for it.
-    resp.extensions_mut().remove::<BodyCode>();
-    resp
+    (StatusCode::OK, html(page)).into_response()
 }
 
 fn html(page: String) -> ([(header::HeaderName, &'static str); 1], String) {

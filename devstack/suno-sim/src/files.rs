@@ -13,7 +13,7 @@ pub async fn serve_file(Path(name): Path<String>) -> Response {
     if lower.ends_with(".mp3") {
         ([(header::CONTENT_TYPE, "audio/mpeg")], mp3()).into_response()
     } else if lower.ends_with(".jpg") || lower.ends_with(".jpeg") {
-        ([(header::CONTENT_TYPE, "image/jpeg")], JPEG).into_response()
+        ([(header::CONTENT_TYPE, "image/jpeg")], jpeg()).into_response()
     } else {
         error(404, MSG_NOT_FOUND)
     }
@@ -42,24 +42,47 @@ pub fn mp3() -> &'static [u8] {
 /// Baseline JPEG, one 8-bit component, 1×1 pixel. The single block has DC difference 0
 /// and no AC coefficients, so each Huffman table holds one one-bit code ("0"): the scan
 /// is the bits `0` (DC) `0` (end of block), padded with ones to `0x3F`.
-pub const JPEG: &[u8] = &[
-    0xFF, 0xD8, // SOI
-    0xFF, 0xE0, 0x00, 0x10, b'J', b'F', b'I', b'F', 0x00, 0x01, 0x01, 0x00, 0x00, 0x01, 0x00,
-    0x01, 0x00, 0x00, // APP0 JFIF 1.1, aspect 1:1, no thumbnail
-    0xFF, 0xDB, 0x00, 0x43, 0x00, // DQT table 0, 64 entries of 1
-    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
-    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
-    1, 1, 1, 1, //
-    0xFF, 0xC0, 0x00, 0x0B, 0x08, 0x00, 0x01, 0x00, 0x01, 0x01, 0x01, 0x11,
-    0x00, // SOF0 1×1, component 1, sampling 1×1, table 0
-    0xFF, 0xC4, 0x00, 0x14, 0x00, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
-    0x00, // DHT DC 0: one code of length 1 for category 0
-    0xFF, 0xC4, 0x00, 0x14, 0x10, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
-    0x00, // DHT AC 0: one code of length 1 for end-of-block
-    0xFF, 0xDA, 0x00, 0x08, 0x01, 0x01, 0x00, 0x00, 0x3F, 0x00, // SOS
-    0x3F, // scan data
-    0xFF, 0xD9, // EOI
-];
+pub fn jpeg() -> &'static [u8] {
+    static JPEG: OnceLock<Vec<u8>> = OnceLock::new();
+    JPEG.get_or_init(|| {
+        let mut out = vec![0xFF, 0xD8]; // SOI
+                                        // APP0: JFIF 1.1, aspect ratio 1:1, no thumbnail.
+        segment(&mut out, 0xE0, b"JFIF\0\x01\x01\0\0\x01\0\x01\0\0");
+        // DQT: table 0, every step 1.
+        let mut dqt = vec![0];
+        dqt.extend([1; 64]);
+        segment(&mut out, 0xDB, &dqt);
+        // SOF0: 8-bit, height 1, width 1, one component (id 1, 1×1 sampling, table 0).
+        segment(&mut out, 0xC0, &[8, 0, 1, 0, 1, 1, 1, 0x11, 0]);
+        segment(&mut out, 0xC4, &one_code_table(0x00)); // DC table 0
+        segment(&mut out, 0xC4, &one_code_table(0x10)); // AC table 0
+                                                        // SOS: component 1 with tables 0/0, full spectral range.
+        segment(&mut out, 0xDA, &[1, 1, 0x00, 0, 63, 0]);
+        out.push(0x3F);
+        out.extend([0xFF, 0xD9]); // EOI
+        out
+    })
+}
+
+/// A marker segment; its length field counts itself.
+fn segment(out: &mut Vec<u8>, marker: u8, payload: &[u8]) {
+    out.extend([0xFF, marker]);
+    out.extend(
+        u16::try_from(payload.len() + 2)
+            .unwrap_or(u16::MAX)
+            .to_be_bytes(),
+    );
+    out.extend_from_slice(payload);
+}
+
+/// A Huffman table with a single code of length 1 for symbol 0 (DC category 0, or AC
+/// end-of-block).
+fn one_code_table(class_and_id: u8) -> Vec<u8> {
+    let mut table = vec![class_and_id, 1];
+    table.extend([0; 15]);
+    table.push(0);
+    table
+}
 
 #[cfg(test)]
 mod tests {
@@ -78,19 +101,20 @@ mod tests {
 
     #[test]
     fn jpeg_segments_chain_to_the_scan() {
-        assert_eq!(&JPEG[..2], &[0xFF, 0xD8]);
-        assert_eq!(&JPEG[JPEG.len() - 2..], &[0xFF, 0xD9]);
+        let jpeg = jpeg();
+        assert_eq!(&jpeg[..2], &[0xFF, 0xD8]);
+        assert_eq!(&jpeg[jpeg.len() - 2..], &[0xFF, 0xD9]);
         // Walk the marker segments by their declared lengths up to SOS.
         let mut at = 2;
         loop {
-            assert_eq!(JPEG[at], 0xFF);
-            let marker = JPEG[at + 1];
-            let len = usize::from(JPEG[at + 2]) << 8 | usize::from(JPEG[at + 3]);
+            assert_eq!(jpeg[at], 0xFF);
+            let marker = jpeg[at + 1];
+            let len = usize::from(jpeg[at + 2]) << 8 | usize::from(jpeg[at + 3]);
             at += 2 + len;
             if marker == 0xDA {
                 break;
             }
         }
-        assert_eq!(at, JPEG.len() - 3);
+        assert_eq!(at, jpeg.len() - 3);
     }
 }

@@ -123,10 +123,7 @@ mod tests {
     #[test]
     fn finds_markers() {
         assert_eq!(marker(&["calm sea", ""]), Ok(None));
-        assert_eq!(
-            marker(&["", "lofi [sim:stuck]"]),
-            Ok(Some(Outcome::Stuck))
-        );
+        assert_eq!(marker(&["", "lofi [sim:stuck]"]), Ok(Some(Outcome::Stuck)));
         assert!(marker(&["[sim:bogus]"]).is_err());
         assert!(marker(&["[sim:stuck"]).is_err());
     }

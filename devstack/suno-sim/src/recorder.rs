@@ -60,8 +60,11 @@ pub async fn record(State(sim): State<Sim>, req: Request, next: Next) -> Respons
         return error(413, "The request body is too large.");
     };
     let endpoint = Endpoint::classify(&parts.method, parts.uri.path());
-    let record = new_record(&parts, &bytes, endpoint, sim.lock().now());
-    let seq = sim.lock().push_request(record);
+    let seq = {
+        let mut st = sim.lock();
+        let record = new_record(&parts, &bytes, endpoint, st.now());
+        st.push_request(record)
+    };
     let mut req = Request::from_parts(parts, Body::from(bytes));
     req.extensions_mut().insert(RequestSeq(seq));
     req.extensions_mut().insert(endpoint);
@@ -134,8 +137,17 @@ mod tests {
 
     #[test]
     fn classifies() {
-        assert_eq!(Endpoint::classify(&Method::POST, "/api/v1/generate"), Endpoint::Generate);
-        assert_eq!(Endpoint::classify(&Method::GET, "/api/v1/generate"), Endpoint::Other);
-        assert_eq!(Endpoint::classify(&Method::GET, "/files/a.mp3"), Endpoint::Files);
+        assert_eq!(
+            Endpoint::classify(&Method::POST, "/api/v1/generate"),
+            Endpoint::Generate
+        );
+        assert_eq!(
+            Endpoint::classify(&Method::GET, "/api/v1/generate"),
+            Endpoint::Other
+        );
+        assert_eq!(
+            Endpoint::classify(&Method::GET, "/files/a.mp3"),
+            Endpoint::Files
+        );
     }
 }

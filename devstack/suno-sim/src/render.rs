@@ -32,7 +32,12 @@ pub fn model_name(model: &str) -> String {
 }
 
 /// `(camelCase key, snake_case key, value)` for one clip.
-fn clip_fields(task: &Task, clip: &Clip, level: Level, base: &str) -> Vec<(&'static str, &'static str, Value)> {
+fn clip_fields(
+    task: &Task,
+    clip: &Clip,
+    level: Level,
+    base: &str,
+) -> Vec<(&'static str, &'static str, Value)> {
     let full = level == Level::Full;
     let url = |name: String| json!(format!("{base}/files/{name}"));
     let when_full = |v: Value| if full { v } else { json!("") };
@@ -40,16 +45,44 @@ fn clip_fields(task: &Task, clip: &Clip, level: Level, base: &str) -> Vec<(&'sta
     vec![
         ("id", "id", json!(id)),
         ("audioUrl", "audio_url", when_full(url(format!("{id}.mp3")))),
-        ("sourceAudioUrl", "source_audio_url", when_full(url(format!("src-{id}.mp3")))),
-        ("streamAudioUrl", "stream_audio_url", url(format!("stream-{id}.mp3"))),
-        ("sourceStreamAudioUrl", "source_stream_audio_url", url(format!("src-stream-{id}.mp3"))),
+        (
+            "sourceAudioUrl",
+            "source_audio_url",
+            when_full(url(format!("src-{id}.mp3"))),
+        ),
+        (
+            "streamAudioUrl",
+            "stream_audio_url",
+            url(format!("stream-{id}.mp3")),
+        ),
+        (
+            "sourceStreamAudioUrl",
+            "source_stream_audio_url",
+            url(format!("src-stream-{id}.mp3")),
+        ),
         ("imageUrl", "image_url", url(format!("{id}.jpg"))),
-        ("sourceImageUrl", "source_image_url", url(format!("src-{id}.jpg"))),
+        (
+            "sourceImageUrl",
+            "source_image_url",
+            url(format!("src-{id}.jpg")),
+        ),
         ("prompt", "prompt", json!(clip.lyrics)),
-        ("modelName", "model_name", json!(model_name(&task.params.model))),
+        (
+            "modelName",
+            "model_name",
+            json!(model_name(&task.params.model)),
+        ),
         ("title", "title", json!(clip.title)),
         ("tags", "tags", json!(clip.tags)),
-        ("duration", "duration", if full { json!(clip.duration) } else { Value::Null }),
+        (
+            "duration",
+            "duration",
+            if full {
+                json!(clip.duration)
+            } else {
+                Value::Null
+            },
+        ),
     ]
 }
 

@@ -166,7 +166,12 @@ impl Sim {
             inner: Arc::new(Inner {
                 state: Mutex::new(State::new(config)),
                 clock_changed: watch::channel(0).0,
-                http: reqwest::Client::new(),
+                // Callbacks go straight to their URL: a proxy from the environment would
+                // make a local webhook unreachable.
+                http: reqwest::Client::builder()
+                    .no_proxy()
+                    .build()
+                    .unwrap_or_default(),
             }),
         }
     }

@@ -1,6 +1,7 @@
 //! A submitted generation: what was asked, the two clips it will produce, and the script
 //! of its life. Everything random about a task is drawn once, at submit.
 
+use crate::clock::EPSILON;
 use crate::config::Timeline;
 use crate::outcome::Outcome;
 use crate::timeline::{self, Phase, Step};
@@ -95,7 +96,7 @@ impl Task {
     }
 
     pub fn visible(&self, now: f64) -> bool {
-        now - self.created_sim >= self.hidden_secs
+        now - self.created_sim + EPSILON >= self.hidden_secs
     }
 }
 
@@ -189,7 +190,10 @@ mod tests {
     fn ids_and_clips() {
         let t = task(Outcome::Success, false);
         assert_eq!(t.id.len(), 32);
-        assert!(t.id.chars().all(|c| c.is_ascii_hexdigit() && !c.is_uppercase()));
+        assert!(t
+            .id
+            .chars()
+            .all(|c| c.is_ascii_hexdigit() && !c.is_uppercase()));
         assert_eq!(t.clips.len(), 2);
         assert_ne!(t.clips[0].id, t.clips[1].id);
         assert_eq!(t.clips[0].title, "a quiet walk by");
@@ -199,7 +203,8 @@ mod tests {
     #[test]
     fn phase_is_relative_to_submit_and_late_visibility_hides() {
         let mut t = task(Outcome::LateVisibility(Some(5.0)), true);
-        assert_eq!(t.phase(129.0), Phase::Text);
+        assert_eq!(t.phase(129.0), Phase::Pending);
+        assert_eq!(t.phase(131.0), Phase::Text);
         assert!(!t.visible(104.0));
         assert!(t.visible(105.0));
         t.delivery_failed = true;

@@ -3,6 +3,7 @@
 //! the simulated clock; the callbacks are the steps that carry one. Nothing runs per task
 //! to move the status along: it is computed at each read.
 
+use crate::clock::EPSILON;
 use crate::config::Timeline;
 use crate::outcome::Outcome;
 
@@ -109,7 +110,7 @@ pub fn script(outcome: Outcome, t: &Timeline) -> Vec<Step> {
 pub fn phase_at(script: &[Step], elapsed: f64) -> Phase {
     script
         .iter()
-        .take_while(|s| s.at <= elapsed)
+        .take_while(|s| s.at <= elapsed + EPSILON)
         .last()
         .map_or(Phase::Pending, |s| s.phase)
 }
@@ -138,7 +139,10 @@ mod tests {
         assert_eq!(end(Outcome::Stuck), Phase::Pending);
         assert_eq!(end(Outcome::StuckText), Phase::Text);
         assert_eq!(end(Outcome::SensitiveWord).status(), "SENSITIVE_WORD_ERROR");
-        assert_eq!(end(Outcome::CreateTaskFailed).status(), "CREATE_TASK_FAILED");
+        assert_eq!(
+            end(Outcome::CreateTaskFailed).status(),
+            "CREATE_TASK_FAILED"
+        );
         assert_eq!(end(Outcome::AudioFailed531), Phase::Failed(AUDIO_531));
         assert_eq!(end(Outcome::CallbackException).stage(), None);
     }

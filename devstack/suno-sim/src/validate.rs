@@ -140,7 +140,12 @@ fn check_optional(obj: &Map<String, Value>) -> Result<(), Rejection> {
             None | Some(Value::Null) => {}
             Some(v) => match v.as_f64() {
                 Some(x) if (0.0..=1.0).contains(&x) => {}
-                _ => return Err(reject(400, format!("{field} must be a number from 0 to 1."))),
+                _ => {
+                    return Err(reject(
+                        400,
+                        format!("{field} must be a number from 0 to 1."),
+                    ))
+                }
             },
         }
     }

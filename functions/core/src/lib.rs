@@ -1,1 +1,83 @@
 //! Pure domain logic of the music generation queue.
+//!
+//! An app asks for music that fits an emotion; the music comes from Suno through a reseller
+//! API that is often overloaded, rate-limited or down. This crate holds every decision of
+//! that path as plain functions over plain data: it does no I/O, reads no clock and draws no
+//! random numbers. Time (`now_ms`, epoch milliseconds) and jitter seeds are passed in, so the
+//! same inputs always give the same answer, on the host in tests and in WebAssembly at the
+//! edge.
+//!
+//! # Layout
+//!
+//! - [`emotion`]: the emotions and the intensity of a request.
+//! - [`validation`]: checking a request body into a [`MusicRequest`], errors naming fields.
+//! - [`profile`]: how each emotion sounds, by intensity band.
+//! - [`model`]: the provider's model versions and their length limits.
+//! - [`prompt`]: a request and a model to the provider's text fields ([`GenerateParams`]).
+//! - [`suno`]: the provider contract: building requests, reading answers and callbacks.
+//! - [`classify`]: what each outcome means ([`Class`]) and implies ([`Action`]).
+//! - [`retry`]: backoff with jitter, rate-limit cool-downs, `Retry-After`.
+//! - [`health`]: the provider's state and the circuit breaker.
+//! - [`plan`]: one worker run as a state machine, and the admission of new requests.
+//! - [`poll`]: what to do after reading a submitted task.
+//! - [`config`]: every setting, from environment-like variables.
+//! - [`error`]: the `{"error":{"code","message"}}` shape shared by all errors.
+//! - [`text`]: measuring and cutting text without splitting characters.
+//!
+//! # Example
+//!
+//! From a request body to the provider call, then reading the answer:
+//!
+//! ```
+//! use music_core::classify::classify_error;
+//! use music_core::suno::parse_generate;
+//! use music_core::{parse_request, prompt, Action, Config};
+//!
+//! let config = Config::from_env(|name| (name == "SUNO_API_KEY").then(|| "sk-test".into()))?;
+//! let request = parse_request(br#"{"emotion":"calm","intensity":0.2}"#)?;
+//! let params = prompt::build(&request, config.suno_model);
+//! let call = config.suno_api()?.generate(&params, "https://x.supabase.co/functions/v1/cb");
+//! assert_eq!(call.url, "https://api.sunoapi.org/api/v1/generate");
+//!
+//! // The provider answers HTTP 200 with an error in the body.
+//! let answer = br#"{"code":430,"msg":"Your call frequency is too high."}"#;
+//! let outcome = classify_error(&parse_generate(200, answer).unwrap_err());
+//! assert_eq!(outcome.code, "provider_rate_limited");
+//! assert_eq!(outcome.action, Action::CoolDown);
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
+//! # Errors
+//!
+//! Each module has its own error enum; all implement [`ErrorCode`], which gives a stable code
+//! and the JSON error body. Provider outcomes are not errors of this crate: they are data,
+//! classified by [`classify`].
+
+#![deny(missing_docs)]
+
+pub mod classify;
+pub mod config;
+pub mod emotion;
+pub mod error;
+pub mod health;
+pub mod model;
+pub mod plan;
+pub mod poll;
+pub mod profile;
+pub mod prompt;
+pub mod retry;
+pub mod suno;
+pub mod text;
+pub mod validation;
+
+pub use classify::{Action, Class, Classification, ConfigFault, TransportFailure};
+pub use config::{Config, ConfigError};
+pub use emotion::{Band, Emotion, Intensity};
+pub use error::{ErrorBody, ErrorCode};
+pub use health::{Circuit, CircuitPolicy, ProviderState, ProviderStatus};
+pub use model::Model;
+pub use plan::{ClaimedRequest, Planner, RequestDecision, Step};
+pub use poll::{decide_poll, PollDecision, PollResult, SubmittedTask};
+pub use prompt::GenerateParams;
+pub use retry::{Backoff, Cooldown};
+pub use validation::{parse_request, validate_request, MusicRequest, ValidationError};
