@@ -33,6 +33,8 @@ pub struct StackConfig {
     pub db_port: u16,
     /// A real provider, when `SUNO_API_KEY` is set; the simulator otherwise.
     pub real_suno: Option<RealSuno>,
+    /// How fast simulated tasks age (`SUNO_SIM_TIME_SCALE`; 1 = real time).
+    pub simulator_time_scale: f64,
 }
 
 /// The real Suno reseller API, used instead of the simulator.
@@ -76,6 +78,7 @@ impl StackConfig {
             api_port: port_var("DEVSTACK_API_PORT", 54321)?,
             db_port: port_var("DEVSTACK_DB_PORT", 54322)?,
             real_suno,
+            simulator_time_scale: time_scale_var("SUNO_SIM_TIME_SCALE")?,
         })
     }
 
@@ -171,6 +174,16 @@ fn port_var(name: &str, default: u16) -> Result<u16> {
         Ok(value) => match value.parse::<u16>() {
             Ok(port) if (1024..65000).contains(&port) => Ok(port),
             _ => bail!("{name}={value:?} is not a port between 1024 and 65000"),
+        },
+    }
+}
+
+fn time_scale_var(name: &str) -> Result<f64> {
+    match std::env::var(name) {
+        Err(_) => Ok(1.0),
+        Ok(value) => match value.parse::<f64>() {
+            Ok(scale) if scale.is_finite() && scale >= 0.0 => Ok(scale),
+            _ => bail!("{name}={value:?} is not a non-negative number"),
         },
     }
 }

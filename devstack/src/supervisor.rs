@@ -112,6 +112,7 @@ async fn start_simulator(config: &StackConfig, running: &mut Running) -> Result<
     let listener = bind(port, "suno-simulator").await?;
     let settings = suno_sim::SimConfig {
         public_base_url: format!("http://127.0.0.1:{port}"),
+        time_scale: config.simulator_time_scale,
         ..suno_sim::SimConfig::default()
     };
     running.tasks.push(tokio::spawn(async move {
