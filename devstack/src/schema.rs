@@ -7,6 +7,7 @@
 //! a file is applied once, in its own transaction, in name order.
 
 use crate::config::StackConfig;
+use crate::keys;
 use anyhow::{Context, Result};
 use std::path::{Path, PathBuf};
 use tokio_postgres::Client;
@@ -50,8 +51,8 @@ pub async fn apply_all(config: &StackConfig, db: &mut Client) -> Result<Vec<Stri
             applied.push(file_name(&path));
         }
     }
-    for path in once_files(config) {
-        if path.exists() && apply_once(db, &path).await? {
+    for (path, prelude) in once_files(config) {
+        if path.exists() && apply_once(db, &path, &prelude).await? {
             applied.push(file_name(&path));
         }
     }
@@ -60,12 +61,23 @@ pub async fn apply_all(config: &StackConfig, db: &mut Client) -> Result<Vec<Stri
     Ok(applied)
 }
 
-/// Files applied once after the migrations: the seed, then the operator's
-/// cron setup, which the local stack runs like an operator would.
-fn once_files(config: &StackConfig) -> Vec<PathBuf> {
+/// Files applied once after the migrations, each with SQL run before it in
+/// the same transaction: the seed, then the operator's cron setup, which the
+/// local stack runs like an operator would, handing it the project URL and
+/// the secret key as the settings the file reads (they end up in Vault).
+fn once_files(config: &StackConfig) -> Vec<(PathBuf, String)> {
+    let operator_settings = format!(
+        "select set_config('music_queue.project_url', '{}', true),
+                set_config('music_queue.secret_key', '{}', true);",
+        config.api_url(),
+        keys::service_role_key()
+    );
     vec![
-        config.supabase_dir().join("seed.sql"),
-        config.project_dir.join("sql/SETUP_MUSIC_QUEUE_CRON.sql"),
+        (config.supabase_dir().join("seed.sql"), String::new()),
+        (
+            config.project_dir.join("sql/SETUP_MUSIC_QUEUE_CRON.sql"),
+            operator_settings,
+        ),
     ]
 }
 
@@ -112,7 +124,7 @@ async fn apply_migration(db: &mut Client, path: &Path) -> Result<bool> {
     Ok(true)
 }
 
-async fn apply_once(db: &mut Client, path: &Path) -> Result<bool> {
+async fn apply_once(db: &mut Client, path: &Path, prelude: &str) -> Result<bool> {
     let name = file_name(path);
     let known = db
         .query_opt(
@@ -125,6 +137,7 @@ async fn apply_once(db: &mut Client, path: &Path) -> Result<bool> {
     }
     let sql = std::fs::read_to_string(path)?;
     let tx = db.transaction().await?;
+    tx.batch_execute(prelude).await?;
     tx.batch_execute(&sql)
         .await
         .with_context(|| format!("{name} failed"))?;
