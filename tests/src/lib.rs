@@ -8,5 +8,6 @@
 pub mod listener;
 pub mod sql;
 pub mod stack;
+pub mod suno;
 
 pub use stack::StackEnv;
