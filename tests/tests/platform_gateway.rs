@@ -87,7 +87,10 @@ async fn rls_gives_each_user_their_own_rows_only() {
 async fn rest_answers_cors_preflight_like_supabase() {
     let env = env();
     let response = reqwest::Client::new()
-        .request(reqwest::Method::OPTIONS, format!("{}/rest/v1/notes", env.url))
+        .request(
+            reqwest::Method::OPTIONS,
+            format!("{}/rest/v1/notes", env.url),
+        )
         .header("origin", "http://localhost:5173")
         .header("access-control-request-method", "GET")
         .header("access-control-request-headers", "apikey,authorization")

@@ -8,7 +8,10 @@ use std::time::Duration;
 
 fn devstack(command: &str) -> std::process::Output {
     let binary = std::env::var("DEVSTACK_BIN").expect("DEVSTACK_BIN is set by scripts/test");
-    Command::new(binary).arg(command).output().expect("devstack runs")
+    Command::new(binary)
+        .arg(command)
+        .output()
+        .expect("devstack runs")
 }
 
 fn state_dir() -> PathBuf {
@@ -55,7 +58,11 @@ async fn up_twice_down_and_up_again_keep_one_stack_and_its_data() {
     let first = supervisor_pid();
     let second_up = devstack("up");
     assert!(second_up.status.success(), "{second_up:?}");
-    assert_eq!(supervisor_pid(), first, "a second up must not start a second stack");
+    assert_eq!(
+        supervisor_pid(),
+        first,
+        "a second up must not start a second stack"
+    );
     assert!(devstack("status").status.success());
 
     let marker = format!("kept across restarts {}", std::process::id());
@@ -69,7 +76,10 @@ async fn up_twice_down_and_up_again_keep_one_stack_and_its_data() {
     drop(db);
 
     let pids = part_pids();
-    assert!(pids.len() >= 4, "postgres, postgrest and two functions: {pids:?}");
+    assert!(
+        pids.len() >= 4,
+        "postgres, postgrest and two functions: {pids:?}"
+    );
     let down = devstack("down");
     assert!(down.status.success(), "{down:?}");
     for pid in pids.iter().chain([&first]) {
@@ -82,7 +92,10 @@ async fn up_twice_down_and_up_again_keep_one_stack_and_its_data() {
     assert!(up.status.success(), "{up:?}");
     let db = env.db().await.unwrap();
     let kept: i64 = db
-        .query_one("select count(*) from public.notes where body = $1", &[&marker])
+        .query_one(
+            "select count(*) from public.notes where body = $1",
+            &[&marker],
+        )
         .await
         .unwrap()
         .get(0);

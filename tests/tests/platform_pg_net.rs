@@ -54,7 +54,10 @@ async fn a_committed_post_is_sent_like_pg_net_and_its_response_recorded() {
     assert_eq!(received.target, "/hook?q=a%20b");
     assert_eq!(received.header("content-type"), Some("application/json"));
     assert_eq!(received.header("apikey"), Some("k1"));
-    assert!(received.header("user-agent").unwrap().starts_with("pg_net/"));
+    assert!(received
+        .header("user-agent")
+        .unwrap()
+        .starts_with("pg_net/"));
     let body: Value = serde_json::from_str(&received.body).unwrap();
     assert_eq!(body, serde_json::json!({ "hello": "world" }));
 
@@ -122,7 +125,10 @@ async fn a_listener_that_never_answers_times_out() {
     let row = response_row(&db, id).await;
     assert_eq!(row.get::<_, Option<bool>>("timed_out"), Some(true));
     assert_eq!(row.get::<_, Option<i32>>("status_code"), None);
-    assert!(row.get::<_, Option<String>>("error_msg").unwrap().contains("Timeout"));
+    assert!(row
+        .get::<_, Option<String>>("error_msg")
+        .unwrap()
+        .contains("Timeout"));
 }
 
 #[tokio::test]
