@@ -1,0 +1,317 @@
+-- Music generation queue: admin actions, provider status and the shared
+-- submit rate limit.
+--
+-- Admin actions (retry a failed request, cancel a waiting or running one,
+-- pause and resume a queue) check the caller inside: an admin JWT
+-- (app_metadata.role admin or manager), the service role, or an operator's
+-- SQL session; anyone else gets SQLSTATE 42501 (PostgREST: 403).
+-- The provider status is written atomically by one statement per check; the
+-- rate limit is a row that every caller takes from with one UPDATE.
+
+-- ---------------------------------------------------------------------------
+-- admin retry: failed -> pending, attempts reset, error and fallback
+-- cleared, due now; the event names the admin. Guard: still failed (a second
+-- click changes nothing). If the failure was already summed into the daily
+-- totals, the same statement takes it back out; the statistics horizon is
+-- share-locked first so a concurrent roll-up cannot count it twice.
+-- ---------------------------------------------------------------------------
+create function public.admin_retry_music_request(p_request_id uuid)
+returns setof public.music_generation_queue
+language plpgsql
+volatile
+security definer
+set search_path = ''
+as $$
+begin
+  perform public._music_require_admin();
+  perform 1 from public.music_queue_stats_horizon for share;
+
+  return query
+  with target as materialized (
+    select q.id, q.queue, q.failed_at, q.error_code, q.error_message, q.attempts
+      from public.music_generation_queue q
+     where q.id = p_request_id
+       and q.status = 'failed'
+       for update
+  ), done as (
+    update public.music_generation_queue q
+       set status = 'pending',
+           attempts = 0,
+           run_at = statement_timestamp(),
+           error_code = null,
+           error_message = null,
+           failed_at = null,
+           fallback_track_id = null,
+           fallback_same_emotion = null,
+           suno_task_id = null,
+           submitted_at = null,
+           started_at = null,
+           provider_status = null,
+           updated_at = statement_timestamp()
+      from target t
+     where q.id = t.id
+    returning q.*
+  ), uncounted as (
+    update public.music_queue_daily_totals d
+       set failed = d.failed - 1
+      from target t, public.music_queue_stats_horizon h
+     where t.failed_at < h.horizon
+       and d.queue = t.queue
+       and d.day = (t.failed_at at time zone 'UTC')::date
+  ), logged as (
+    insert into public.music_generation_events (request_id, user_id, event, status, attempt, actor, actor_user_id, detail)
+    select d.id, d.user_id, 'admin_retried', d.status, d.attempts, public._music_actor(), auth.uid(),
+           jsonb_build_object('previous_error_code', t.error_code,
+                              'previous_error_message', t.error_message,
+                              'previous_attempts', t.attempts)
+      from done d
+      join target t on t.id = d.id
+  )
+  select * from done;
+end
+$$;
+
+-- ---------------------------------------------------------------------------
+-- admin cancel: pending or processing -> failed with the fixed message. The
+-- lease is dropped, so a worker finishing later (complete, retry, ...) finds
+-- no processing row under its token and changes nothing. No fallback: the
+-- stop was deliberate. Guard: pending or processing.
+-- ---------------------------------------------------------------------------
+create function public.admin_cancel_music_request(p_request_id uuid)
+returns setof public.music_generation_queue
+language plpgsql
+volatile
+security definer
+set search_path = ''
+as $$
+begin
+  perform public._music_require_admin();
+
+  return query
+  with target as materialized (
+    select q.id, q.status, q.lease_owner, q.suno_task_id
+      from public.music_generation_queue q
+     where q.id = p_request_id
+       and q.status in ('pending', 'processing')
+       for update
+  ), done as (
+    update public.music_generation_queue q
+       set status = 'failed',
+           failed_at = statement_timestamp(),
+           error_code = 'cancelled',
+           error_message = 'Annulé manuellement par un administrateur',
+           lease_owner = null,
+           lease_token = null,
+           lease_expires_at = null,
+           updated_at = statement_timestamp()
+      from target t
+     where q.id = t.id
+    returning q.*
+  ), logged as (
+    insert into public.music_generation_events (request_id, user_id, event, status, attempt, actor, actor_user_id, detail)
+    select d.id, d.user_id, 'cancelled', d.status, d.attempts, public._music_actor(), auth.uid(),
+           jsonb_build_object('previous_status', t.status, 'lease_owner', t.lease_owner,
+                              'suno_task_id', t.suno_task_id)
+      from done d
+      join target t on t.id = d.id
+  )
+  select * from done;
+end
+$$;
+
+-- ---------------------------------------------------------------------------
+-- pause / resume: a paused queue gives nothing to claims (submitted tasks
+-- are still polled and finished). Returns the queue row.
+-- ---------------------------------------------------------------------------
+create function public.pause_music_queue(p_reason text default null, p_queue text default 'default')
+returns public.music_queues
+language plpgsql
+volatile
+security definer
+set search_path = ''
+as $$
+declare
+  v_queue public.music_queues;
+begin
+  perform public._music_require_admin();
+  update public.music_queues
+     set paused = true,
+         paused_at = coalesce(paused_at, statement_timestamp()),
+         paused_by = left(public._music_actor(), 200),
+         pause_reason = left(p_reason, 500),
+         updated_at = statement_timestamp()
+   where name = p_queue
+  returning * into v_queue;
+  if not found then
+    raise exception using errcode = 'P0002', message = format('unknown queue %L', p_queue);
+  end if;
+  return v_queue;
+end
+$$;
+
+create function public.resume_music_queue(p_queue text default 'default')
+returns public.music_queues
+language plpgsql
+volatile
+security definer
+set search_path = ''
+as $$
+declare
+  v_queue public.music_queues;
+begin
+  perform public._music_require_admin();
+  update public.music_queues
+     set paused = false,
+         paused_at = null,
+         paused_by = null,
+         pause_reason = null,
+         updated_at = statement_timestamp()
+   where name = p_queue
+  returning * into v_queue;
+  if not found then
+    raise exception using errcode = 'P0002', message = format('unknown queue %L', p_queue);
+  end if;
+  return v_queue;
+end
+$$;
+
+-- ---------------------------------------------------------------------------
+-- record a provider check: appends to the history and updates the current
+-- status in one statement. consecutive_failures is computed from the locked
+-- current row (no read-modify-write), so concurrent checkers never lose a
+-- count. A healthy check closes the circuit (paused_until := p_paused_until)
+-- unless a rate-limit cool-down is running, which then runs its course; an
+-- unhealthy one can only push paused_until later.
+-- ---------------------------------------------------------------------------
+create function public.record_suno_status_check(
+  p_state text,
+  p_response_time_ms integer default null,
+  p_error text default null,
+  p_credits numeric default null,
+  p_http_status integer default null,
+  p_paused_until timestamptz default null
+)
+returns public.suno_api_status
+language plpgsql
+volatile
+security definer
+set search_path = ''
+as $$
+declare
+  v_status public.suno_api_status;
+begin
+  with checked as (
+    insert into public.suno_api_status_checks (state, is_available, response_time_ms, http_status, error, credits)
+    values (p_state, p_state in ('up', 'degraded'), p_response_time_ms, p_http_status,
+            left(p_error, 2000), p_credits)
+    returning *
+  )
+  update public.suno_api_status s
+     set state = c.state,
+         is_available = c.is_available,
+         consecutive_failures = case when c.is_available then 0 else s.consecutive_failures + 1 end,
+         last_check_at = c.checked_at,
+         last_success_at = case when c.is_available then c.checked_at else s.last_success_at end,
+         last_failure_at = case when c.is_available then s.last_failure_at else c.checked_at end,
+         response_time_ms = c.response_time_ms,
+         last_error = case when c.is_available then s.last_error else coalesce(c.error, c.state) end,
+         credits = coalesce(c.credits, s.credits),
+         paused_until = case
+           when c.is_available and (s.state <> 'rate_limited' or s.paused_until <= c.checked_at)
+             then p_paused_until
+           else greatest(s.paused_until, p_paused_until)
+         end,
+         updated_at = c.checked_at
+    from checked c
+   where s.id
+  returning s.* into v_status;
+  return v_status;
+end
+$$;
+
+-- The provider's current status (the app's badge reads it; anyone may).
+create function public.get_suno_api_status()
+returns public.suno_api_status
+language sql
+stable
+security definer
+set search_path = ''
+as $$
+  select * from public.suno_api_status where id
+$$;
+
+-- ---------------------------------------------------------------------------
+-- rate limit: take one token from a shared bucket. Granted while fewer than
+-- `capacity` takes happened in the last `window_seconds` (a sliding window:
+-- the provider never sees more than 20 submits in any 10 s). One UPDATE
+-- decides: concurrent takers queue on the row lock and each re-checks the
+-- condition against the newest `taken`, so the budget is never exceeded.
+-- Refused: wait_ms says when the oldest take leaves the window.
+-- clock_timestamp() on purpose: a taker that waited on the lock must be
+-- stamped with the moment it was granted.
+-- ---------------------------------------------------------------------------
+create function public.take_rate_token(p_bucket text default 'suno_submit')
+returns table (granted boolean, wait_ms integer, remaining integer)
+language plpgsql
+volatile
+security definer
+set search_path = ''
+as $$
+declare
+  v_taken timestamptz[];
+  v_capacity integer;
+  v_window numeric;
+begin
+  update public.music_rate_limits b
+     set taken = (b.taken || clock_timestamp())[greatest(cardinality(b.taken) + 2 - b.capacity, 1):],
+         updated_at = clock_timestamp()
+   where b.name = p_bucket
+     and (cardinality(b.taken) < b.capacity
+          or b.taken[1] <= clock_timestamp() - make_interval(secs => b.window_seconds))
+  returning b.taken, b.capacity, b.window_seconds into v_taken, v_capacity, v_window;
+
+  if found then
+    return query
+    select true, 0,
+           v_capacity - (select count(*)::integer from unnest(v_taken) t
+                          where t > clock_timestamp() - make_interval(secs => v_window));
+    return;
+  end if;
+
+  select b.taken, b.capacity, b.window_seconds into v_taken, v_capacity, v_window
+    from public.music_rate_limits b
+   where b.name = p_bucket;
+  if not found then
+    raise exception using errcode = 'P0002', message = format('unknown rate limit %L', p_bucket);
+  end if;
+
+  return query
+  select false,
+         greatest(ceil(extract(epoch from v_taken[1] + make_interval(secs => v_window) - clock_timestamp()) * 1000), 1)::integer,
+         0;
+end
+$$;
+
+-- Creates or changes a bucket (admin). Keeps the most recent takes that fit.
+create function public.set_rate_limit(p_bucket text, p_capacity integer, p_window_seconds numeric)
+returns public.music_rate_limits
+language plpgsql
+volatile
+security definer
+set search_path = ''
+as $$
+declare
+  v_row public.music_rate_limits;
+begin
+  perform public._music_require_admin();
+  insert into public.music_rate_limits as b (name, capacity, window_seconds)
+  values (p_bucket, p_capacity, p_window_seconds)
+  on conflict (name) do update
+     set capacity = excluded.capacity,
+         window_seconds = excluded.window_seconds,
+         taken = b.taken[greatest(cardinality(b.taken) - excluded.capacity + 1, 1):],
+         updated_at = clock_timestamp()
+  returning * into v_row;
+  return v_row;
+end
+$$;

@@ -1,0 +1,354 @@
+-- Music generation queue: statistics for the admin panel, and maintenance
+-- (expiry of abandoned claims, daily roll-up, pruning of logs).
+--
+-- Cost. Statistics never scan the whole table: waiting and running rows
+-- come from small partial indexes, the last 24 h from range scans of the
+-- finished-row indexes, and the all-time totals from music_queue_daily_totals
+-- (finished rows of past days, summed once per day by
+-- music_queue_maintenance) plus a range scan of the rows finished since the
+-- horizon (at most 25 hours). Until the first roll-up the horizon is -infinity and the range
+-- scan covers everything, so the numbers are the same either way.
+
+-- ---------------------------------------------------------------------------
+-- roll-up: sums rows finished between the old horizon and the last UTC
+-- midnight into music_queue_daily_totals, per queue and day, and moves the
+-- horizon there; it waits until the new day is an hour old, so nothing can
+-- still be finishing behind the horizon. The live part of the statistics is
+-- then at most 25 hours of rows. Locks the horizon row, so roll-ups run one
+-- at a time and admin retries (which share-lock it) see a settled horizon.
+-- Returns the number of (queue, day) rows written.
+-- ---------------------------------------------------------------------------
+create function public.rollup_music_queue_stats()
+returns integer
+language plpgsql
+volatile
+security definer
+set search_path = ''
+as $$
+declare
+  v_old timestamptz;
+  v_new timestamptz;
+  v_rows integer;
+begin
+  perform public._music_require_admin();
+  select horizon into v_old from public.music_queue_stats_horizon for update;
+  v_new := date_trunc('day', (now() - interval '1 hour') at time zone 'UTC') at time zone 'UTC';
+  if v_new <= v_old then
+    return 0;
+  end if;
+
+  insert into public.music_queue_daily_totals as d
+    (queue, day, completed, failed, processing_seconds_sum, processing_count)
+  select f.queue, f.day, sum(f.completed), sum(f.failed), sum(f.seconds), sum(f.timed)
+    from public.music_queues mq
+   cross join lateral (
+     select q.queue, (q.completed_at at time zone 'UTC')::date as day, 1 as completed, 0 as failed,
+            coalesce(extract(epoch from q.completed_at - q.submitted_at), 0) as seconds,
+            (q.submitted_at is not null)::integer as timed
+       from public.music_generation_queue q
+      where q.queue = mq.name and q.status = 'completed'
+        and q.completed_at >= v_old and q.completed_at < v_new
+     union all
+     select q.queue, (q.failed_at at time zone 'UTC')::date, 0, 1, 0, 0
+       from public.music_generation_queue q
+      where q.queue = mq.name and q.status = 'failed'
+        and q.failed_at >= v_old and q.failed_at < v_new
+   ) f
+   group by f.queue, f.day
+  on conflict (queue, day) do update
+     set completed = d.completed + excluded.completed,
+         failed = d.failed + excluded.failed,
+         processing_seconds_sum = d.processing_seconds_sum + excluded.processing_seconds_sum,
+         processing_count = d.processing_count + excluded.processing_count;
+  get diagnostics v_rows = row_count;
+
+  update public.music_queue_stats_horizon set horizon = v_new, updated_at = now();
+  return v_rows;
+end
+$$;
+
+-- ---------------------------------------------------------------------------
+-- statistics of one queue (p_queue) or all of them (null), as JSON:
+--   counts: pending, processing, completed, failed, total (current status)
+--   last_24h / all_time: completed, failed, success_rate (completed over
+--     finished, null when nothing finished), mean_processing_seconds (submit
+--     to complete)
+--   failures_per_hour: 24 rolling hours, newest last ({hours_ago, hour_start,
+--     hour_end, failed, spike})
+--   spike: detected, median_failures_per_hour, spike_hours, failure_rate_24h,
+--     reasons. An hour spikes when it has at least 3 failures and more than
+--     twice the median hour; the day spikes when more than 20 % of at least 5
+--     finished requests failed.
+-- Admins and the service role only.
+-- ---------------------------------------------------------------------------
+create function public.music_queue_stats(p_queue text default null)
+returns jsonb
+language plpgsql
+stable
+security definer
+set search_path = ''
+as $$
+declare
+  v_now timestamptz := now();
+  v_since timestamptz := now() - interval '24 hours';
+  v_queues text[];
+  v_horizon timestamptz;
+  v_pending bigint;
+  v_processing bigint;
+  v_live record;
+  v_day record;
+  v_rolled record;
+  v_hours jsonb;
+  v_median double precision;
+  v_spike_hours integer;
+  v_rate double precision;
+  v_reasons jsonb := '[]';
+  v_paused boolean;
+begin
+  perform public._music_require_admin();
+
+  select coalesce(array_agg(name), '{}'), bool_or(paused)
+    into v_queues, v_paused
+    from public.music_queues
+   where p_queue is null or name = p_queue;
+  select horizon into v_horizon from public.music_queue_stats_horizon;
+
+  select count(*) into v_pending
+    from public.music_generation_queue q
+   where q.queue = any (v_queues) and q.status = 'pending';
+  select count(*) into v_processing
+    from public.music_generation_queue q
+   where q.queue = any (v_queues) and q.status = 'processing';
+
+  -- Finished since the horizon (the live part of the all-time totals) and
+  -- in the last 24 h, which may reach back past the horizon: one range scan
+  -- from the earlier of the two.
+  select count(*) filter (where c.completed_at >= v_horizon) as completed,
+         count(*) filter (where c.completed_at > v_since) as completed_24h,
+         sum(extract(epoch from c.completed_at - c.submitted_at)) filter (where c.completed_at >= v_horizon) as seconds,
+         count(c.submitted_at) filter (where c.completed_at >= v_horizon) as timed,
+         sum(extract(epoch from c.completed_at - c.submitted_at)) filter (where c.completed_at > v_since) as seconds_24h,
+         count(c.submitted_at) filter (where c.completed_at > v_since) as timed_24h
+    into v_live
+    from public.music_generation_queue c
+   where c.queue = any (v_queues) and c.status = 'completed'
+     and c.completed_at >= least(v_horizon, v_since);
+
+  select count(*) filter (where f.failed_at >= v_horizon) as failed,
+         count(*) filter (where f.failed_at > v_since) as failed_24h
+    into v_day
+    from public.music_generation_queue f
+   where f.queue = any (v_queues) and f.status = 'failed'
+     and f.failed_at >= least(v_horizon, v_since);
+
+  select coalesce(sum(completed), 0) as completed, coalesce(sum(failed), 0) as failed,
+         coalesce(sum(processing_seconds_sum), 0) as seconds, coalesce(sum(processing_count), 0) as timed
+    into v_rolled
+    from public.music_queue_daily_totals
+   where queue = any (v_queues);
+
+  -- Failures per rolling hour: bucket h holds (now - h - 1 hours, now - h hours].
+  with failures as (
+    select f.failed_at
+      from public.music_generation_queue f
+     where f.queue = any (v_queues) and f.status = 'failed' and f.failed_at > v_since
+  ), hours as (
+    select h.n as hours_ago, count(f.failed_at) as failed
+      from generate_series(0, 23) as h(n)
+      left join failures f
+        on f.failed_at > v_now - make_interval(hours => h.n + 1)
+       and f.failed_at <= v_now - make_interval(hours => h.n)
+     group by h.n
+  ), median as (
+    select percentile_cont(0.5) within group (order by failed) as m from hours
+  )
+  select jsonb_agg(jsonb_build_object(
+           'hours_ago', hours.hours_ago,
+           'hour_start', v_now - make_interval(hours => hours.hours_ago + 1),
+           'hour_end', v_now - make_interval(hours => hours.hours_ago),
+           'failed', hours.failed,
+           'spike', hours.failed >= 3 and hours.failed > 2 * median.m)
+         order by hours.hours_ago desc),
+         max(median.m),
+         count(*) filter (where hours.failed >= 3 and hours.failed > 2 * median.m)
+    into v_hours, v_median, v_spike_hours
+    from hours, median;
+
+  v_rate := case when v_live.completed_24h + v_day.failed_24h > 0
+                 then v_day.failed_24h::double precision / (v_live.completed_24h + v_day.failed_24h) end;
+  if v_spike_hours > 0 then
+    v_reasons := v_reasons || jsonb_build_array(format('%s hour(s) with more than twice the median failures', v_spike_hours));
+  end if;
+  if v_rate > 0.2 and v_live.completed_24h + v_day.failed_24h >= 5 then
+    v_reasons := v_reasons || jsonb_build_array(format('%s%% of requests failed in the last 24 h', round((v_rate * 100)::numeric, 1)));
+  end if;
+
+  return jsonb_build_object(
+    'queue', p_queue,
+    'paused', coalesce(v_paused, false),
+    'generated_at', v_now,
+    'counts', jsonb_build_object(
+      'pending', v_pending,
+      'processing', v_processing,
+      'completed', v_live.completed + v_rolled.completed,
+      'failed', v_day.failed + v_rolled.failed,
+      'total', v_pending + v_processing + v_live.completed + v_rolled.completed + v_day.failed + v_rolled.failed),
+    'last_24h', jsonb_build_object(
+      'completed', v_live.completed_24h,
+      'failed', v_day.failed_24h,
+      'success_rate', case when v_live.completed_24h + v_day.failed_24h > 0
+                           then v_live.completed_24h::double precision / (v_live.completed_24h + v_day.failed_24h) end,
+      'mean_processing_seconds', case when v_live.timed_24h > 0 then v_live.seconds_24h / v_live.timed_24h end),
+    'all_time', jsonb_build_object(
+      'completed', v_live.completed + v_rolled.completed,
+      'failed', v_day.failed + v_rolled.failed,
+      'success_rate', case when v_live.completed + v_rolled.completed + v_day.failed + v_rolled.failed > 0
+                           then (v_live.completed + v_rolled.completed)::double precision
+                                / (v_live.completed + v_rolled.completed + v_day.failed + v_rolled.failed) end,
+      'mean_processing_seconds', case when v_live.timed + v_rolled.timed > 0
+                                      then (coalesce(v_live.seconds, 0) + v_rolled.seconds) / (v_live.timed + v_rolled.timed) end),
+    'failures_per_hour', v_hours,
+    'spike', jsonb_build_object(
+      'detected', jsonb_array_length(v_reasons) > 0,
+      'median_failures_per_hour', v_median,
+      'spike_hours', v_spike_hours,
+      'failure_rate_24h', v_rate,
+      'reasons', v_reasons));
+end
+$$;
+
+-- ---------------------------------------------------------------------------
+-- time series for charts: one row per clock hour of the last p_hours (the
+-- current hour last): requests enqueued, completed and failed, mean
+-- processing time, and the provider checks (count, failures, mean response
+-- time). Admins and the service role only.
+-- ---------------------------------------------------------------------------
+create function public.music_queue_timeseries(p_hours integer default 24, p_queue text default null)
+returns table (
+  bucket_start timestamptz,
+  enqueued bigint,
+  completed bigint,
+  failed bigint,
+  mean_processing_seconds double precision,
+  checks bigint,
+  check_failures bigint,
+  mean_response_ms double precision
+)
+language plpgsql
+stable
+security definer
+set search_path = ''
+as $$
+declare
+  v_queues text[];
+  v_first timestamptz := date_trunc('hour', now()) - make_interval(hours => least(greatest(p_hours, 1), 24 * 31) - 1);
+begin
+  perform public._music_require_admin();
+  select coalesce(array_agg(name), '{}') into v_queues
+    from public.music_queues where p_queue is null or name = p_queue;
+
+  return query
+  with buckets as (
+    select b as s, b + interval '1 hour' as e
+      from generate_series(v_first, date_trunc('hour', now()), interval '1 hour') b
+  )
+  select bk.s,
+         (select count(*) from public.music_generation_queue q
+           where q.created_at >= bk.s and q.created_at < bk.e and q.queue = any (v_queues)),
+         (select count(*) from public.music_generation_queue q
+           where q.queue = any (v_queues) and q.status = 'completed'
+             and q.completed_at >= bk.s and q.completed_at < bk.e),
+         (select count(*) from public.music_generation_queue q
+           where q.queue = any (v_queues) and q.status = 'failed'
+             and q.failed_at >= bk.s and q.failed_at < bk.e),
+         (select avg(extract(epoch from q.completed_at - q.submitted_at))::double precision
+            from public.music_generation_queue q
+           where q.queue = any (v_queues) and q.status = 'completed'
+             and q.completed_at >= bk.s and q.completed_at < bk.e),
+         c.n, c.failures, c.response
+    from buckets bk
+   cross join lateral (
+     select count(*) as n,
+            count(*) filter (where not ch.is_available) as failures,
+            avg(ch.response_time_ms)::double precision as response
+       from public.suno_api_status_checks ch
+      where ch.checked_at >= bk.s and ch.checked_at < bk.e
+   ) c
+   order by bk.s;
+end
+$$;
+
+-- ---------------------------------------------------------------------------
+-- pruning: provider check history older than p_check_days, pg_net responses
+-- older than p_net_hours and pg_cron run details older than p_cron_days
+-- (neither is pruned by its extension's own means here). Each part is
+-- skipped when its table is missing or not ours to delete from. Returns the
+-- rows deleted per table.
+-- ---------------------------------------------------------------------------
+create function public.prune_music_queue_logs(
+  p_check_days integer default 7,
+  p_net_hours integer default 24,
+  p_cron_days integer default 7
+)
+returns jsonb
+language plpgsql
+volatile
+security definer
+set search_path = ''
+as $$
+declare
+  v_checks bigint;
+  v_net bigint;
+  v_cron bigint;
+begin
+  perform public._music_require_admin();
+
+  delete from public.suno_api_status_checks
+   where checked_at < now() - make_interval(days => greatest(p_check_days, 1));
+  get diagnostics v_checks = row_count;
+
+  if to_regclass('net._http_response') is not null then
+    begin
+      execute 'delete from net._http_response where created < $1'
+        using now() - make_interval(hours => greatest(p_net_hours, 1));
+      get diagnostics v_net = row_count;
+    exception when insufficient_privilege then
+      v_net := null;
+    end;
+  end if;
+
+  if to_regclass('cron.job_run_details') is not null then
+    begin
+      execute 'delete from cron.job_run_details where end_time < $1'
+        using now() - make_interval(days => greatest(p_cron_days, 1));
+      get diagnostics v_cron = row_count;
+    exception when insufficient_privilege then
+      v_cron := null;
+    end;
+  end if;
+
+  return jsonb_build_object('suno_api_status_checks', v_checks,
+                            'net_http_response', v_net,
+                            'cron_job_run_details', v_cron);
+end
+$$;
+
+-- ---------------------------------------------------------------------------
+-- maintenance (pg_cron, every few minutes): fail abandoned claims that have
+-- no attempt left, roll up the statistics, prune the logs.
+-- ---------------------------------------------------------------------------
+create function public.music_queue_maintenance()
+returns jsonb
+language plpgsql
+volatile
+security definer
+set search_path = ''
+as $$
+begin
+  perform public._music_require_admin();
+  return jsonb_build_object(
+    'expired', public.expire_music_requests(),
+    'rolled_up_days', public.rollup_music_queue_stats(),
+    'pruned', public.prune_music_queue_logs());
+end
+$$;
