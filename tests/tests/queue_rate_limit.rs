@@ -105,7 +105,14 @@ async fn concurrent_takers_never_exceed_the_budget() -> Result<()> {
 
 /// One recorded check: state, response ms, error, credits, HTTP status and
 /// cool-down seconds.
-type StatusCheck = (&'static str, i32, Option<&'static str>, f64, i32, Option<f64>);
+type StatusCheck = (
+    &'static str,
+    i32,
+    Option<&'static str>,
+    f64,
+    i32,
+    Option<f64>,
+);
 
 /// Checks update the current status in one statement: consecutive failures
 /// count up and reset, each check lands in the history, a healthy check
