@@ -91,6 +91,23 @@ begin
 end
 $$;
 
+-- The arguments every claim takes: who holds the lease, and for how long.
+create function public._music_check_lease_args(p_worker_id text, p_lease_seconds integer)
+returns void
+language plpgsql
+immutable
+set search_path = ''
+as $$
+begin
+  if char_length(p_worker_id) not between 1 and 200 or p_worker_id is null then
+    perform public._music_bad_input('worker_id', 'worker id must be 1 to 200 characters');
+  end if;
+  if p_lease_seconds is null or p_lease_seconds not between 1 and 3600 then
+    perform public._music_bad_input('lease_seconds', 'lease must be from 1 to 3600 seconds');
+  end if;
+end
+$$;
+
 -- A fallback track: a random fallback-eligible track of the emotion if there
 -- is one, else of any emotion, else nothing. The random pivot in the uuid
 -- space keeps the pick an index probe however large the library grows.
@@ -340,14 +357,9 @@ as $$
 declare
   v_now timestamptz := statement_timestamp();
 begin
-  if char_length(p_worker_id) not between 1 and 200 or p_worker_id is null then
-    perform public._music_bad_input('worker_id', 'worker id must be 1 to 200 characters');
-  end if;
+  perform public._music_check_lease_args(p_worker_id, p_lease_seconds);
   if p_limit is null or p_limit not between 1 and 1000 then
     perform public._music_bad_input('limit', 'limit must be from 1 to 1000');
-  end if;
-  if p_lease_seconds is null or p_lease_seconds not between 1 and 3600 then
-    perform public._music_bad_input('lease_seconds', 'lease must be from 1 to 3600 seconds');
   end if;
 
   return query
@@ -409,12 +421,7 @@ as $$
 declare
   v_now timestamptz := statement_timestamp();
 begin
-  if char_length(p_worker_id) not between 1 and 200 or p_worker_id is null then
-    perform public._music_bad_input('worker_id', 'worker id must be 1 to 200 characters');
-  end if;
-  if p_lease_seconds is null or p_lease_seconds not between 1 and 3600 then
-    perform public._music_bad_input('lease_seconds', 'lease must be from 1 to 3600 seconds');
-  end if;
+  perform public._music_check_lease_args(p_worker_id, p_lease_seconds);
 
   return query
   with candidates as materialized (

@@ -85,6 +85,7 @@ revoke all on function
   public._music_actor(),
   public._music_require_admin(),
   public._music_bad_input(text, text),
+  public._music_check_lease_args(text, integer),
   public._music_pick_fallback(text),
   public._music_ticket(public.music_generation_queue, boolean),
   public.enqueue_music_request(text, double precision, text, text, boolean, text, text, text, text, uuid, integer, text, timestamptz, integer),
