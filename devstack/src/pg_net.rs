@@ -12,13 +12,14 @@ use crate::config::StackConfig;
 use anyhow::Result;
 use futures_util::{stream, StreamExt};
 use serde_json::{Map, Value};
+use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::mpsc;
 use tokio_postgres::{AsyncMessage, Client, NoTls};
 
 /// The version pg_net puts in its User-Agent.
 const USER_AGENT: &str = "pg_net/v0.14.0";
-/// How many queued requests one pass takes (pg_net's `batch_size`).
+/// How many queued requests one query takes (pg_net's `batch_size`).
 const BATCH_SIZE: i64 = 200;
 /// A pass also runs this often, in case a notification was missed while
 /// reconnecting.
@@ -58,6 +59,7 @@ pub async fn run(config: StackConfig) {
 
 async fn run_connected(config: &StackConfig) -> Result<()> {
     let (client, mut connection) = tokio_postgres::connect(&config.db_url(), NoTls).await?;
+    let client = Arc::new(client);
     let (wake, mut woken) = mpsc::unbounded_channel();
     let driver = tokio::spawn(async move {
         let mut messages = stream::poll_fn(move |cx| connection.poll_message(cx));
@@ -88,20 +90,26 @@ async fn run_connected(config: &StackConfig) -> Result<()> {
     }
 }
 
-/// Takes every queued request and sends them concurrently.
-async fn send_queued(client: &Client, http: &reqwest::Client) -> Result<()> {
+/// Takes every queued request and sends each on its own task, which records
+/// the outcome when it comes: a slow call (the worker's runs for minutes)
+/// never holds back the requests queued after it.
+async fn send_queued(client: &Arc<Client>, http: &reqwest::Client) -> Result<()> {
     loop {
         let batch = take_batch(client).await?;
         if batch.is_empty() {
             return Ok(());
         }
-        let outcomes: Vec<(i64, Outcome)> = stream::iter(batch)
-            .map(|request| async move { (request.id, send(http, &request).await) })
-            .buffer_unordered(BATCH_SIZE as usize)
-            .collect()
-            .await;
-        for (id, outcome) in outcomes {
-            record(client, id, &outcome).await?;
+        for request in batch {
+            let (client, http) = (client.clone(), http.clone());
+            tokio::spawn(async move {
+                let outcome = send(&http, &request).await;
+                if let Err(error) = record(&client, request.id, &outcome).await {
+                    eprintln!(
+                        "pg_net worker: recording response {}: {error:#}",
+                        request.id
+                    );
+                }
+            });
         }
     }
 }

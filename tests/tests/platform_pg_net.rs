@@ -170,3 +170,40 @@ async fn a_non_json_content_type_is_refused_like_pg_net() {
     let message = error.as_db_error().unwrap().message();
     assert_eq!(message, "Content-Type header must be \"application/json\"");
 }
+
+#[tokio::test]
+async fn a_slow_request_does_not_hold_back_the_ones_queued_after_it() {
+    let db = db().await;
+    let silent = Listener::start(Answer::Never).await;
+    let answering = Listener::start(Answer::Ok).await;
+    let slow: i64 = db
+        .query_one(
+            "select net.http_post($1, timeout_milliseconds := 30000)",
+            &[&format!("{}/slow", silent.url())],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    silent
+        .wait_for(Duration::from_secs(10), |r| r.target == "/slow")
+        .await
+        .expect("the slow request is in flight");
+    let quick: i64 = db
+        .query_one(
+            "select net.http_get($1)",
+            &[&format!("{}/quick", answering.url())],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    let row = response_row(&db, quick).await;
+    assert_eq!(row.get::<_, Option<i32>>("status_code"), Some(200));
+    let slow_done = db
+        .query_opt("select 1 from net._http_response where id = $1", &[&slow])
+        .await
+        .unwrap();
+    assert!(
+        slow_done.is_none(),
+        "the slow request cannot have finished yet"
+    );
+}
