@@ -8,12 +8,16 @@
 const port = Number(Deno.env.get("DEVSTACK_FUNCTION_PORT"));
 const serve = Deno.serve.bind(Deno);
 
-type Handler = (request: Request, info: unknown) => Response | Promise<Response>;
+type Handler = (
+  request: Request,
+  info: unknown,
+) => Response | Promise<Response>;
 
 // deno-lint-ignore no-explicit-any
 (Deno as any).serve = (...args: unknown[]) => {
-  const handler = args.find((arg) => typeof arg === "function") as Handler | undefined ??
-    (args[0] as { handler?: Handler } | undefined)?.handler;
+  const handler =
+    args.find((arg) => typeof arg === "function") as Handler | undefined ??
+      (args[0] as { handler?: Handler } | undefined)?.handler;
   if (!handler) throw new TypeError("Deno.serve needs a handler");
   return serve({ port, hostname: "127.0.0.1", onListen() {} }, handler);
 };
