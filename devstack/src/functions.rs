@@ -72,10 +72,20 @@ fn function_settings(path: &Path) -> Result<BTreeMap<String, bool>> {
         .collect())
 }
 
+/// Writes the edge-runtime shim every function process starts from; once per
+/// start of the stack, before [`start`].
+pub fn write_shim(config: &StackConfig) -> Result<()> {
+    std::fs::write(shim_path(config), EDGE_RUNTIME_SHIM)?;
+    Ok(())
+}
+
+fn shim_path(config: &StackConfig) -> PathBuf {
+    config.run_dir().join("edge_runtime.ts")
+}
+
 /// Starts one function's Deno process.
 pub fn start(config: &StackConfig, function: &EdgeFunction) -> Result<ManagedChild> {
-    let shim = config.run_dir().join("edge_runtime.ts");
-    std::fs::write(&shim, EDGE_RUNTIME_SHIM)?;
+    let shim = shim_path(config);
     let shared = function
         .dir
         .parent()

@@ -146,6 +146,7 @@ async fn start_functions(
     functions: &[EdgeFunction],
     running: &mut Running,
 ) -> Result<()> {
+    functions::write_shim(config)?;
     for function in functions {
         let name = format!("function:{}", function.name);
         let log = config.log_path(&format!("function-{}", function.name));
