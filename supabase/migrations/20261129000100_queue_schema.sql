@@ -27,6 +27,9 @@ create table public.music_queues (
   -- How the worker drains the queue, used only to estimate waits.
   batch_size integer not null default 5,
   run_interval_seconds integer not null default 60,
+  -- A submitted task still unfinished after this long is failed by
+  -- music_queue_maintenance (error_code task_timeout), whatever the poller does.
+  task_timeout_seconds integer not null default 1800,
   created_at timestamptz not null default now(),
   updated_at timestamptz not null default now(),
   constraint music_queues_name_format check (name ~ '^[a-z0-9][a-z0-9_-]{0,62}$'),
@@ -35,7 +38,8 @@ create table public.music_queues (
   constraint music_queues_paused_by_length check (char_length(paused_by) <= 200),
   constraint music_queues_max_pending_range check (max_pending_per_user between 1 and 1000000),
   constraint music_queues_batch_size_range check (batch_size between 1 and 1000),
-  constraint music_queues_run_interval_range check (run_interval_seconds between 1 and 86400)
+  constraint music_queues_run_interval_range check (run_interval_seconds between 1 and 86400),
+  constraint music_queues_task_timeout_range check (task_timeout_seconds between 60 and 604800)
 );
 
 insert into public.music_queues (name) values ('default');
@@ -46,18 +50,20 @@ insert into public.music_queues (name) values ('default');
 -- Life of a row:
 --   pending    --claim-->            processing (lease_token, lease_expires_at)
 --   processing --submitted-->        processing with suno_task_id
+--   processing --answer lost-->      processing awaiting a callback (no task id)
+--   awaiting   --callback attaches-> processing with suno_task_id
 --   processing --complete-->         completed (result, tracks)
---   processing --retry / defer-->    pending (run_at later)
---   processing --fail / retry at max attempts / lease expired at max-->
---                                    failed (error, fallback track)
+--   processing --retry / defer / stuck resubmit--> pending (run_at later)
+--   processing --fail / retry at max attempts / lease expired at max /
+--                task timeout-->     failed (error, fallback track)
 --   pending|processing --admin cancel--> failed
 --   failed     --admin retry-->      pending
 --
 -- run_at is the earliest time a worker should next act on the row: for a
 -- pending row the not-before time (delay, backoff, deferral); for a claimed
--- row not yet submitted, its lease expiry (after which a claim may take it
--- back); for a submitted row, its next poll. That is what lets one partial
--- index serve every claim.
+-- row not yet submitted, its lease expiry or the end of its callback wait
+-- (after which a claim may take it back); for a submitted row, its next
+-- poll. The place in line is queued_at, which run_at never changes.
 -- ---------------------------------------------------------------------------
 create table public.music_generation_queue (
   id uuid primary key default gen_random_uuid(),
@@ -68,6 +74,10 @@ create table public.music_generation_queue (
   emotion text not null,
   intensity double precision not null default 0.5,
   context text,
+  -- The user's own style and title, if they gave any. Only these (never the
+  -- style and title we send) decide whether a track may serve other users.
+  asked_style text,
+  asked_title text,
 
   -- The provider request as sent (custom mode when style is set).
   prompt text not null,
@@ -82,6 +92,10 @@ create table public.music_generation_queue (
   attempts integer not null default 0,
   max_attempts integer not null default 3,
   run_at timestamptz not null default now(),
+  -- The request's place in line: its first due time. Claims order by it, and
+  -- nothing but an admin retry moves it, so a deferred or retried request
+  -- keeps its place among the waiting ones.
+  queued_at timestamptz not null default now(),
 
   -- The lease of the worker holding a processing row. The token changes at
   -- every claim: a writer presenting an older token changes nothing.
@@ -97,6 +111,18 @@ create table public.music_generation_queue (
   fallback_same_emotion boolean,
   error_code text,
   error_message text,
+
+  -- Submit answers lost after sending (the task may exist). While
+  -- callback_wait_until is set, the row waits, with no task id, for a
+  -- callback to attach the task; the claim after the first such wait submits
+  -- again without counting an attempt.
+  ambiguous_submits integer not null default 0,
+  callback_wait_until timestamptz,
+  -- Poll state of the current task: anomalous reads so far (reset with the
+  -- task), and how many times the request was resubmitted because a task was
+  -- stuck (kept, so it happens once).
+  poll_rereads integer not null default 0,
+  stuck_resubmits integer not null default 0,
 
   idempotency_key text,
   -- Secret carried in the provider callback URL of this request only.
@@ -115,6 +141,8 @@ create table public.music_generation_queue (
     check (emotion in ('joy', 'calm', 'sad', 'anger', 'anxious', 'energetic', 'neutral')),
   constraint music_generation_queue_intensity_range check (intensity >= 0 and intensity <= 1),
   constraint music_generation_queue_context_length check (char_length(context) <= 500),
+  constraint music_generation_queue_asked_style_length check (char_length(asked_style) between 1 and 1000),
+  constraint music_generation_queue_asked_title_length check (char_length(asked_title) between 1 and 100),
   constraint music_generation_queue_prompt_length
     check (char_length(prompt) between 1 and 5000 and (style is not null or char_length(prompt) <= 500)),
   constraint music_generation_queue_style_length check (char_length(style) between 1 and 1000),
@@ -139,7 +167,12 @@ create table public.music_generation_queue (
     fallback_track_id is null or status = 'failed'),
   constraint music_generation_queue_error_code_length check (char_length(error_code) between 1 and 64),
   constraint music_generation_queue_error_message_length check (char_length(error_message) <= 2000),
-  constraint music_generation_queue_idempotency_key_length check (char_length(idempotency_key) between 1 and 255)
+  constraint music_generation_queue_idempotency_key_length check (char_length(idempotency_key) between 1 and 255),
+  constraint music_generation_queue_poll_counts_range
+    check (ambiguous_submits >= 0 and poll_rereads >= 0 and stuck_resubmits >= 0),
+  -- Only a processing row that has not got its task can wait for a callback.
+  constraint music_generation_queue_callback_wait_unsubmitted check (
+    callback_wait_until is null or (status = 'processing' and suno_task_id is null))
 );
 
 comment on table public.music_generation_queue is
@@ -147,6 +180,8 @@ comment on table public.music_generation_queue is
 comment on column public.music_generation_queue.run_at is
   'Earliest time a worker acts next: not-before time when pending, lease expiry when claimed, next poll when submitted.';
 comment on column public.music_generation_queue.priority is '0..9, lower values are claimed first.';
+comment on column public.music_generation_queue.queued_at is
+  'Place in line (claims order by priority, queued_at); deferrals and retries keep it.';
 
 -- One request per (user, idempotency key), one per provider task. Partial,
 -- so rows without a key or a task cost these indexes nothing.
@@ -157,9 +192,10 @@ create unique index music_generation_queue_suno_task_id_unique
 
 -- The claimable rows, exactly: waiting rows, and claimed rows whose submit
 -- has not been recorded (claimable again once their lease, run_at, expires).
--- Submitted and finished rows, the bulk of the table, are not in it.
+-- Submitted and finished rows, the bulk of the table, are not in it. In
+-- claim order; run_at is read from the heap, and few rows are not yet due.
 create index music_generation_queue_claim_idx
-  on public.music_generation_queue (queue, priority, run_at, id)
+  on public.music_generation_queue (queue, priority, queued_at, id)
   where status = 'pending' or (status = 'processing' and suno_task_id is null);
 
 -- Submitted tasks to follow, by next poll time.
@@ -238,6 +274,9 @@ create index music_tracks_fallback_idx on public.music_tracks (emotion, id) wher
 create index music_tracks_fallback_any_idx on public.music_tracks (id) where fallback_eligible;
 create index music_tracks_request_idx on public.music_tracks (request_id);
 create index music_tracks_user_idx on public.music_tracks (user_id);
+-- Deleting a track sets its uses to null: without this, a scan of the queue.
+create index music_generation_queue_fallback_track_idx
+  on public.music_generation_queue (fallback_track_id) where fallback_track_id is not null;
 
 -- ---------------------------------------------------------------------------
 -- Events: append-only history of each request. user_id is the request's
@@ -256,7 +295,8 @@ create table public.music_generation_events (
   created_at timestamptz not null default clock_timestamp(),
   constraint music_generation_events_event_known check (event in (
     'enqueued', 'claimed', 'submitted', 'progress', 'completed', 'retried', 'deferred',
-    'failed', 'fallback', 'expired', 'admin_retried', 'cancelled')),
+    'failed', 'fallback', 'expired', 'admin_retried', 'cancelled',
+    'awaiting_callback', 'resubmitted')),
   constraint music_generation_events_status_known
     check (status in ('pending', 'processing', 'completed', 'failed')),
   constraint music_generation_events_actor_length check (char_length(actor) <= 200),

@@ -109,33 +109,46 @@ end
 $$;
 
 -- A fallback track: a random fallback-eligible track of the emotion if there
--- is one, else of any emotion, else nothing. The random pivot in the uuid
--- space keeps the pick an index probe however large the library grows.
+-- is one, else of any emotion, else nothing. Usable: durable, or still
+-- valid for a week (a link the user can keep). The random pivot is a
+-- variable, so each probe is an Index Cond on a fallback index (id >= pivot)
+-- and stops at its first usable row however large the library grows; a
+-- shared CTE would be materialized by a scan of the whole library.
 create function public._music_pick_fallback(p_emotion text)
 returns table (track_id uuid, same_emotion boolean)
-language sql
+language plpgsql
 volatile
 set search_path = ''
 as $$
-  with pivot as materialized (select gen_random_uuid() as id),
-  usable as (
-    select t.id, t.emotion
-      from public.music_tracks t
-     where t.fallback_eligible
-       and (t.expires_at is null or t.expires_at > statement_timestamp() + interval '1 hour')
-  )
+declare
+  v_pivot uuid := gen_random_uuid();
+  v_usable_after timestamptz := statement_timestamp() + interval '7 days';
+begin
+  return query
   select u.id, u.emotion = p_emotion
     from (
-      (select u.id, u.emotion from usable u, pivot p
-        where u.emotion = p_emotion and u.id >= p.id order by u.id limit 1)
+      (select t.id, t.emotion from public.music_tracks t
+        where t.fallback_eligible and t.emotion = p_emotion and t.id >= v_pivot
+          and (t.expires_at is null or t.expires_at > v_usable_after)
+        order by t.id limit 1)
       union all
-      (select u.id, u.emotion from usable u where u.emotion = p_emotion order by u.id limit 1)
+      (select t.id, t.emotion from public.music_tracks t
+        where t.fallback_eligible and t.emotion = p_emotion
+          and (t.expires_at is null or t.expires_at > v_usable_after)
+        order by t.id limit 1)
       union all
-      (select u.id, u.emotion from usable u, pivot p where u.id >= p.id order by u.id limit 1)
+      (select t.id, t.emotion from public.music_tracks t
+        where t.fallback_eligible and t.id >= v_pivot
+          and (t.expires_at is null or t.expires_at > v_usable_after)
+        order by t.id limit 1)
       union all
-      (select u.id, u.emotion from usable u order by u.id limit 1)
+      (select t.id, t.emotion from public.music_tracks t
+        where t.fallback_eligible
+          and (t.expires_at is null or t.expires_at > v_usable_after)
+        order by t.id limit 1)
     ) u
-   limit 1
+   limit 1;
+end
 $$;
 
 -- What enqueue answers: the request (without its secrets), whether it was an
@@ -191,6 +204,9 @@ $$;
 -- enqueues are serialized by a transaction advisory lock so that the
 -- idempotency lookup and the unfinished-request limit see each other's
 -- inserts. Over the limit: SQLSTATE PT429 (PostgREST answers 429).
+-- p_prompt, p_style, p_title and p_model are the provider request as it
+-- will be sent; p_asked_style and p_asked_title the user's own words, which
+-- decide whether the finished tracks may serve other users as fallbacks.
 -- ---------------------------------------------------------------------------
 create function public.enqueue_music_request(
   p_emotion text,
@@ -206,7 +222,9 @@ create function public.enqueue_music_request(
   p_priority integer default null,
   p_queue text default null,
   p_run_at timestamptz default null,
-  p_max_attempts integer default null
+  p_max_attempts integer default null,
+  p_asked_style text default null,
+  p_asked_title text default null
 )
 returns jsonb
 language plpgsql
@@ -260,6 +278,12 @@ begin
   if char_length(p_title) not between 1 and 100 then
     perform public._music_bad_input('title', 'title must be 1 to 100 characters');
   end if;
+  if char_length(p_asked_style) not between 1 and 1000 then
+    perform public._music_bad_input('asked_style', 'asked_style must be 1 to 1000 characters');
+  end if;
+  if char_length(p_asked_title) not between 1 and 100 then
+    perform public._music_bad_input('asked_title', 'asked_title must be 1 to 100 characters');
+  end if;
   if char_length(p_prompt) not between 1 and (case when p_style is null then 500 else 5000 end) then
     perform public._music_bad_input('prompt',
       'prompt must be 1 to 500 characters (5000 with a style)');
@@ -304,16 +328,22 @@ begin
 
     with inserted as (
       insert into public.music_generation_queue (
-        user_id, queue, emotion, intensity, context, prompt, style, title, instrumental, model,
-        priority, max_attempts, run_at, idempotency_key, created_at, updated_at)
+        user_id, queue, emotion, intensity, context, asked_style, asked_title,
+        prompt, style, title, instrumental, model,
+        priority, max_attempts, run_at, queued_at, idempotency_key, created_at, updated_at)
       values (
         v_user, v_queue.name, p_emotion, p_intensity, p_context,
+        -- The service role states what the user asked; a user's own call asks
+        -- for what it sends.
+        case when v_kind in ('service', 'operator') then p_asked_style else p_style end,
+        case when v_kind in ('service', 'operator') then p_asked_title else p_title end,
         coalesce(p_prompt, left(format('%s %s music, intensity %s of 10%s',
           case when coalesce(p_instrumental, true) then 'instrumental' else 'vocal' end, p_emotion,
           round(p_intensity * 10), coalesce(', ' || p_context, '')), 500)),
         p_style, p_title, coalesce(p_instrumental, true), p_model,
         coalesce(p_priority, 5), coalesce(p_max_attempts, 3),
-        coalesce(p_run_at, statement_timestamp()), p_idempotency_key,
+        coalesce(p_run_at, statement_timestamp()), coalesce(p_run_at, statement_timestamp()),
+        p_idempotency_key,
         statement_timestamp(), statement_timestamp())
       returning *
     ), logged as (
@@ -338,7 +368,14 @@ $$;
 -- lease, and an insert logs the claims. Claimable: pending rows whose run_at
 -- has come, and claimed rows never submitted whose lease (run_at) expired,
 -- while they have attempts left (expire_music_requests fails the others).
--- A paused queue gives nothing. Two callers never get the same row: a row
+-- The exception is a row whose submit answer was lost: after its first wait
+-- for a callback it is taken back once without counting an attempt (the
+-- lost answer was the provider's fault, not the request's).
+-- Order: priority, then place in line (queued_at), which deferrals keep.
+-- Nothing is claimed while the queue is paused by an admin, nor while the
+-- provider is paused (suno_api_status.paused_until: circuit open, cool-down,
+-- bad key...): the gate is in the same statement, so no caller has to read
+-- the status first. Two callers never get the same row: a row
 -- locked by one is skipped by the other, and a row claimed and committed in
 -- between fails the re-check of the WHERE clause.
 -- ---------------------------------------------------------------------------
@@ -364,20 +401,23 @@ begin
 
   return query
   with candidates as materialized (
-    select q.id, q.status as previous_status, q.lease_owner as previous_owner
+    select q.id, q.status as previous_status, q.lease_owner as previous_owner,
+           q.callback_wait_until is not null and q.ambiguous_submits = 1 as free_resubmit
       from public.music_generation_queue q
      where q.queue = p_queue
        and (q.status = 'pending' or (q.status = 'processing' and q.suno_task_id is null))
        and q.run_at <= v_now
-       and q.attempts < q.max_attempts
+       and (q.attempts < q.max_attempts or (q.callback_wait_until is not null and q.ambiguous_submits = 1))
        and not exists (select from public.music_queues mq where mq.name = p_queue and mq.paused)
-     order by q.priority, q.run_at, q.id
+       and not exists (select from public.suno_api_status s where s.paused_until > v_now)
+     order by q.priority, q.queued_at, q.id
      limit p_limit
      for update of q skip locked
   ), claimed as (
     update public.music_generation_queue q
        set status = 'processing',
-           attempts = q.attempts + 1,
+           attempts = q.attempts + case when c.free_resubmit then 0 else 1 end,
+           callback_wait_until = null,
            lease_owner = p_worker_id,
            lease_token = gen_random_uuid(),
            lease_expires_at = v_now + make_interval(secs => p_lease_seconds),
@@ -395,6 +435,9 @@ begin
            || case when c.previous_status = 'processing'
                    then jsonb_build_object('reclaimed_from', c.previous_owner)
                    else '{}'::jsonb end
+           || case when c.free_resubmit
+                   then jsonb_build_object('resubmit_after_lost_answer', true)
+                   else '{}'::jsonb end
       from claimed cl
       join candidates c on c.id = cl.id
   )
@@ -403,9 +446,10 @@ end
 $$;
 
 -- ---------------------------------------------------------------------------
--- claim one: the given pending request, if it is due and its queue is not
--- paused (emotion-music-ai submits at once when nothing is waiting). Same
--- lease and guard as claim_music_requests; a locked row is skipped.
+-- claim one: the given pending request, if it is due and neither its queue
+-- nor the provider is paused (emotion-music-ai submits at once when nothing
+-- is waiting). Same lease and guards as claim_music_requests; a locked row
+-- is skipped.
 -- ---------------------------------------------------------------------------
 create function public.claim_music_request(
   p_request_id uuid,
@@ -431,6 +475,7 @@ begin
        and q.status = 'pending'
        and q.run_at <= v_now
        and not exists (select from public.music_queues mq where mq.name = q.queue and mq.paused)
+       and not exists (select from public.suno_api_status s where s.paused_until > v_now)
        for update of q skip locked
   ), claimed as (
     update public.music_generation_queue q
@@ -499,7 +544,9 @@ $$;
 -- submitted: the provider accepted the request and gave a task id. Guard:
 -- still processing under this lease and not yet submitted (a duplicate call
 -- changes nothing). From here a claim never takes the row back (that would
--- pay for it twice); run_at becomes the first poll time.
+-- pay for it twice); run_at becomes the first poll time. A missing or blank
+-- task id is refused (22023): recorded, it would leave the row claimable and
+-- the request would be submitted, and paid, again.
 -- ---------------------------------------------------------------------------
 create function public.mark_music_request_submitted(
   p_request_id uuid,
@@ -515,6 +562,10 @@ security definer
 set search_path = ''
 as $$
 begin
+  if p_suno_task_id is null or btrim(p_suno_task_id) = '' then
+    perform public._music_bad_input('suno_task_id', 'the provider task id is required');
+  end if;
+
   return query
     with done as (
       update public.music_generation_queue q
@@ -522,6 +573,8 @@ begin
              model = coalesce(p_model, q.model),
              submitted_at = statement_timestamp(),
              provider_status = 'PENDING',
+             callback_wait_until = null,
+             poll_rereads = 0,
              run_at = statement_timestamp() + make_interval(secs => greatest(p_poll_after_seconds, 1)),
              updated_at = statement_timestamp()
        where q.id = p_request_id
@@ -586,7 +639,12 @@ $$;
 -- tags, model_name}. Stores the result, adds each clip to music_tracks and
 -- logs the event, in one statement. A clip may later serve as another
 -- user's fallback only when it carries nothing of its requester's words:
--- instrumental, and asked for without context or title. Guard: processing under this lease, so a
+-- instrumental, and asked for without context, style or title (the asked_
+-- columns: the style and title we sent are our own). Odd provider values
+-- never fail the completion: an optional field that does not fit the
+-- library (an over-long URL or clip id, a duration outside 0..3600 s) is
+-- stored as null, and a clip whose audio URL does not fit stays in the
+-- result but not in the library. Guard: processing under this lease, so a
 -- cancelled, reclaimed or already finished request is left as it is.
 -- ---------------------------------------------------------------------------
 create function public.complete_music_request(
@@ -623,6 +681,7 @@ begin
            result = p_result,
            completed_at = statement_timestamp(),
            provider_status = 'SUCCESS',
+           callback_wait_until = null,
            lease_owner = null,
            lease_token = null,
            lease_expires_at = null,
@@ -636,15 +695,21 @@ begin
     insert into public.music_tracks (
       emotion, title, audio_url, stream_audio_url, image_url, duration_seconds, tags,
       source, fallback_eligible, request_id, user_id, provider_clip_id, expires_at)
-    select d.emotion, left(c ->> 'title', 200), c ->> 'audio_url', c ->> 'stream_audio_url',
-           c ->> 'image_url',
-           case when jsonb_typeof(c -> 'duration') = 'number' then (c ->> 'duration')::double precision end,
+    select d.emotion, left(c ->> 'title', 200), c ->> 'audio_url',
+           case when char_length(c ->> 'stream_audio_url') <= 2000 then c ->> 'stream_audio_url' end,
+           case when char_length(c ->> 'image_url') <= 2000 then c ->> 'image_url' end,
+           case when jsonb_typeof(c -> 'duration') = 'number' then
+             case when (c ->> 'duration')::numeric >= 0 and (c ->> 'duration')::numeric < 3600
+                  then (c ->> 'duration')::double precision end
+           end,
            left(c ->> 'tags', 1000), 'generated',
-           d.instrumental and d.context is null and d.title is null,
-           d.id, d.user_id, c ->> 'id',
+           d.instrumental and d.context is null and d.asked_style is null and d.asked_title is null,
+           d.id, d.user_id,
+           case when char_length(c ->> 'id') <= 128 then c ->> 'id' end,
            statement_timestamp() + interval '15 days'
       from done d
      cross join jsonb_array_elements(p_result -> 'clips') c
+     where char_length(c ->> 'audio_url') <= 2000
         on conflict (provider_clip_id) where provider_clip_id is not null do nothing
     returning id
   ), logged as (
@@ -703,6 +768,8 @@ begin
              suno_task_id = case when t.exhausted then q.suno_task_id end,
              submitted_at = case when t.exhausted then q.submitted_at end,
              provider_status = case when t.exhausted then q.provider_status end,
+             poll_rereads = case when t.exhausted then q.poll_rereads else 0 end,
+             callback_wait_until = null,
              failed_at = case when t.exhausted then statement_timestamp() end,
              fallback_track_id = p.track_id,
              fallback_same_emotion = p.same_emotion,
@@ -738,8 +805,9 @@ $$;
 -- ---------------------------------------------------------------------------
 -- defer: the provider could not take the request now (rate limit, circuit
 -- open) and it was not sent. Back to pending at a later run_at, and the
--- attempt the claim counted is given back. Guard: processing under this
--- lease and never submitted.
+-- attempt the claim counted is given back; its place in line (queued_at) is
+-- kept, so it goes out before requests enqueued meanwhile. Guard:
+-- processing under this lease and never submitted.
 -- ---------------------------------------------------------------------------
 create function public.defer_music_request(
   p_request_id uuid,
@@ -769,6 +837,7 @@ begin
              attempts = greatest(q.attempts - 1, 0),
              run_at = statement_timestamp() + make_interval(secs => greatest(coalesce(p_delay_seconds, 0), 0)),
              provider_status = null,
+             callback_wait_until = null,
              lease_owner = null,
              lease_token = null,
              lease_expires_at = null,
@@ -827,6 +896,7 @@ begin
              error_message = left(p_error_message, 2000),
              fallback_track_id = p.track_id,
              fallback_same_emotion = p.same_emotion,
+             callback_wait_until = null,
              lease_owner = null,
              lease_token = null,
              lease_expires_at = null,
@@ -877,6 +947,8 @@ begin
        and q.suno_task_id is null
        and q.run_at <= statement_timestamp()
        and q.attempts >= q.max_attempts
+       -- a lost answer's free resubmit is still owed (claim_music_requests)
+       and not (q.callback_wait_until is not null and q.ambiguous_submits = 1)
        for update skip locked
   ), pick as (
     select t.id, f.track_id, f.same_emotion
@@ -890,6 +962,7 @@ begin
            error_message = 'The worker holding this request stopped before submitting it and no attempt is left.',
            fallback_track_id = p.track_id,
            fallback_same_emotion = p.same_emotion,
+           callback_wait_until = null,
            lease_owner = null,
            lease_token = null,
            lease_expires_at = null,

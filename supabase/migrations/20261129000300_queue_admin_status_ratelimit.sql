@@ -47,6 +47,10 @@ begin
            submitted_at = null,
            started_at = null,
            provider_status = null,
+           queued_at = statement_timestamp(),
+           ambiguous_submits = 0,
+           poll_rereads = 0,
+           stuck_resubmits = 0,
            updated_at = statement_timestamp()
       from target t
      where q.id = t.id
@@ -100,6 +104,7 @@ begin
            failed_at = statement_timestamp(),
            error_code = 'cancelled',
            error_message = 'Annulé manuellement par un administrateur',
+           callback_wait_until = null,
            lease_owner = null,
            lease_token = null,
            lease_expires_at = null,
@@ -120,8 +125,12 @@ end
 $$;
 
 -- ---------------------------------------------------------------------------
--- pause / resume: a paused queue gives nothing to claims (submitted tasks
--- are still polled and finished). Returns the queue row.
+-- pause / resume: an admin's manual switch. A paused queue gives nothing to
+-- claims (submitted tasks are still polled and finished). Returns the queue
+-- row. Automatic pauses (bad key, no credits, maintenance, circuit open,
+-- rate-limit cool-down) are kept apart, in suno_api_status.paused_until,
+-- and are lifted only by provider checks: resuming here never lifts one, and
+-- a healthy check never lifts an admin's pause.
 -- ---------------------------------------------------------------------------
 create function public.pause_music_queue(p_reason text default null, p_queue text default 'default')
 returns public.music_queues
@@ -243,10 +252,12 @@ $$;
 -- ---------------------------------------------------------------------------
 -- rate limit: take one token from a shared bucket. Granted while fewer than
 -- `capacity` takes happened in the last `window_seconds` (a sliding window:
--- the provider never sees more than 20 submits in any 10 s). One UPDATE
--- decides: concurrent takers queue on the row lock and each re-checks the
--- condition against the newest `taken`, so the budget is never exceeded.
--- Refused: wait_ms says when the oldest take leaves the window.
+-- the provider never sees more than 20 submits in any 10 s) and the provider
+-- is not paused (suno_api_status.paused_until; every bucket meters calls to
+-- the provider). One UPDATE decides: concurrent takers queue on the row
+-- lock and each re-checks the condition against the newest `taken`, so the
+-- budget is never exceeded. Refused: wait_ms says when both the oldest take
+-- has left the window and the pause has ended.
 -- clock_timestamp() on purpose: a taker that waited on the lock must be
 -- stamped with the moment it was granted.
 -- ---------------------------------------------------------------------------
@@ -261,6 +272,7 @@ declare
   v_taken timestamptz[];
   v_capacity integer;
   v_window numeric;
+  v_paused_until timestamptz;
 begin
   update public.music_rate_limits b
      set taken = (b.taken || clock_timestamp())[greatest(cardinality(b.taken) + 2 - b.capacity, 1):],
@@ -268,6 +280,7 @@ begin
    where b.name = p_bucket
      and (cardinality(b.taken) < b.capacity
           or b.taken[1] <= clock_timestamp() - make_interval(secs => b.window_seconds))
+     and not exists (select from public.suno_api_status s where s.paused_until > clock_timestamp())
   returning b.taken, b.capacity, b.window_seconds into v_taken, v_capacity, v_window;
 
   if found then
@@ -284,10 +297,16 @@ begin
   if not found then
     raise exception using errcode = 'P0002', message = format('unknown rate limit %L', p_bucket);
   end if;
+  select s.paused_until into v_paused_until from public.suno_api_status s where s.id;
 
   return query
   select false,
-         greatest(ceil(extract(epoch from v_taken[1] + make_interval(secs => v_window) - clock_timestamp()) * 1000), 1)::integer,
+         greatest(
+           ceil(extract(epoch from greatest(
+             case when cardinality(v_taken) >= v_capacity
+                  then v_taken[1] + make_interval(secs => v_window) end,
+             v_paused_until) - clock_timestamp()) * 1000),
+           1)::integer,
          0;
 end
 $$;

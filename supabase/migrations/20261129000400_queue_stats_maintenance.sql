@@ -334,8 +334,99 @@ end
 $$;
 
 -- ---------------------------------------------------------------------------
+-- task timeout: a submitted task still unfinished task_timeout_seconds (of
+-- its queue) after its submit fails with error_code task_timeout and a
+-- fallback track, whatever the poller does or fails to do. Without this a
+-- task the provider never finishes would hold its row, and one of its
+-- user's slots, for ever. Returns how many it failed.
+-- ---------------------------------------------------------------------------
+create function public.time_out_music_tasks(p_queue text default null)
+returns integer
+language plpgsql
+volatile
+security definer
+set search_path = ''
+as $$
+declare
+  v_count integer;
+begin
+  with target as materialized (
+    select q.id, q.emotion, q.lease_owner, q.submitted_at
+      from public.music_generation_queue q
+      join public.music_queues mq on mq.name = q.queue
+     where (p_queue is null or q.queue = p_queue)
+       and q.status = 'processing'
+       and q.suno_task_id is not null
+       and q.submitted_at < statement_timestamp() - make_interval(secs => mq.task_timeout_seconds)
+       for update of q skip locked
+  ), pick as (
+    select t.id, f.track_id, f.same_emotion
+      from target t
+     cross join lateral public._music_pick_fallback(t.emotion) f
+  ), done as (
+    update public.music_generation_queue q
+       set status = 'failed',
+           failed_at = statement_timestamp(),
+           error_code = 'task_timeout',
+           error_message = 'The provider did not finish the task in time.',
+           fallback_track_id = p.track_id,
+           fallback_same_emotion = p.same_emotion,
+           lease_owner = null,
+           lease_token = null,
+           lease_expires_at = null,
+           updated_at = statement_timestamp()
+      from target t
+      left join pick p on p.id = t.id
+     where q.id = t.id
+    returning q.*
+  ), logged as (
+    insert into public.music_generation_events (request_id, user_id, event, status, attempt, actor, detail)
+    select d.id, d.user_id, e.event, d.status, d.attempts, public._music_actor(), e.detail
+      from done d
+      join target t on t.id = d.id
+     cross join lateral (values
+       ('failed', jsonb_build_object('error_code', d.error_code, 'suno_task_id', d.suno_task_id,
+                                     'submitted_at', t.submitted_at, 'lease_owner', t.lease_owner,
+                                     'fallback_track_id', d.fallback_track_id)),
+       ('fallback', jsonb_build_object('track_id', d.fallback_track_id,
+                                       'same_emotion', d.fallback_same_emotion))
+     ) e (event, detail)
+     where e.event <> 'fallback' or d.fallback_track_id is not null
+  )
+  select count(*)::integer into v_count from done;
+  return v_count;
+end
+$$;
+
+-- ---------------------------------------------------------------------------
+-- retire fallbacks: generated tracks whose files expire within a week can no
+-- longer be handed out (_music_pick_fallback skips them); taking them out of
+-- the fallback indexes keeps the pick from walking over them. Returns how
+-- many it retired.
+-- ---------------------------------------------------------------------------
+create function public.retire_expiring_fallback_tracks()
+returns integer
+language plpgsql
+volatile
+security definer
+set search_path = ''
+as $$
+declare
+  v_count integer;
+begin
+  update public.music_tracks t
+     set fallback_eligible = false
+   where t.fallback_eligible
+     and t.expires_at <= statement_timestamp() + interval '7 days';
+  get diagnostics v_count = row_count;
+  return v_count;
+end
+$$;
+
+-- ---------------------------------------------------------------------------
 -- maintenance (pg_cron, every few minutes): fail abandoned claims that have
--- no attempt left, roll up the statistics, prune the logs.
+-- no attempt left and tasks past their timeout, retire expiring fallback
+-- tracks, roll up the statistics, prune the logs.
 -- ---------------------------------------------------------------------------
 create function public.music_queue_maintenance()
 returns jsonb
@@ -348,6 +439,8 @@ begin
   perform public._music_require_admin();
   return jsonb_build_object(
     'expired', public.expire_music_requests(),
+    'timed_out', public.time_out_music_tasks(),
+    'retired_fallbacks', public.retire_expiring_fallback_tracks(),
     'rolled_up_days', public.rollup_music_queue_stats(),
     'pruned', public.prune_music_queue_logs());
 end

@@ -88,7 +88,7 @@ revoke all on function
   public._music_check_lease_args(text, integer),
   public._music_pick_fallback(text),
   public._music_ticket(public.music_generation_queue, boolean),
-  public.enqueue_music_request(text, double precision, text, text, boolean, text, text, text, text, uuid, integer, text, timestamptz, integer),
+  public.enqueue_music_request(text, double precision, text, text, boolean, text, text, text, text, uuid, integer, text, timestamptz, integer, text, text),
   public.claim_music_requests(text, integer, integer, text),
   public.claim_music_request(uuid, text, integer),
   public.claim_music_polls(text, integer, integer, text),
@@ -116,7 +116,7 @@ revoke all on function
 
 -- Signed-in users (for themselves) and the service role (for anyone).
 grant execute on function
-  public.enqueue_music_request(text, double precision, text, text, boolean, text, text, text, text, uuid, integer, text, timestamptz, integer)
+  public.enqueue_music_request(text, double precision, text, text, boolean, text, text, text, text, uuid, integer, text, timestamptz, integer, text, text)
   to authenticated, service_role;
 
 -- The worker (service role) only.
@@ -151,3 +151,27 @@ grant execute on function
 
 -- Everyone: the status badge.
 grant execute on function public.get_suno_api_status() to anon, authenticated, service_role;
+
+-- The provider task's transitions (20261129000250), the task timeout and the
+-- fallback retirement: the worker, its callback route and maintenance
+-- (service role) only.
+revoke all on function
+  public._music_token_matches(text, text),
+  public.await_music_callback(uuid, uuid, integer),
+  public.attach_music_task(uuid, text, text),
+  public.wake_music_request(uuid, text),
+  public.schedule_music_poll(uuid, uuid, integer, boolean),
+  public.resubmit_stuck_music_request(uuid, uuid, text),
+  public.time_out_music_tasks(text),
+  public.retire_expiring_fallback_tracks()
+  from public, anon, authenticated, service_role;
+
+grant execute on function
+  public.await_music_callback(uuid, uuid, integer),
+  public.attach_music_task(uuid, text, text),
+  public.wake_music_request(uuid, text),
+  public.schedule_music_poll(uuid, uuid, integer, boolean),
+  public.resubmit_stuck_music_request(uuid, uuid, text),
+  public.time_out_music_tasks(text),
+  public.retire_expiring_fallback_tracks()
+  to service_role;
