@@ -6,6 +6,20 @@
 //! anomaly, resubmit a stuck task once, fail, or hold when the read itself failed. Writing the
 //! decision is the shell's job; provider-wide bookkeeping of a failed read goes through
 //! [`crate::health::ProviderStatus::observe`] with [`classify_poll`].
+//!
+//! The counters these decisions need are stored with the request
+//! ([`SubmittedTask::from_row`] reads them back), and each decision maps to one SQL
+//! transition:
+//!
+//! | decision | RPC |
+//! |---|---|
+//! | `Complete` | `complete_music_request` |
+//! | `Progress` | `record_music_request_progress`, then `schedule_music_poll(next_poll)` |
+//! | `Reread` | `schedule_music_poll(at, p_reread => true)` (counts `poll_rereads`) |
+//! | `Hold` | `schedule_music_poll(until)` |
+//! | `Retry` | `retry_music_request` |
+//! | `Resubmit` | `resubmit_stuck_music_request` (sets `stuck_resubmits`) |
+//! | `Fail` | `fail_music_request` |
 
 use serde::{Deserialize, Serialize};
 
@@ -15,6 +29,7 @@ use crate::classify::{
 };
 use crate::config::Config;
 use crate::plan::{exhausted, retry_at};
+use crate::suno::clip::parse_iso8601_ms;
 use crate::suno::{parse_record_info, Clip, Endpoint, ProviderError, RecordInfo, TaskStatus};
 
 /// How many times an anomaly (task not found, success without audio) is read again before the
@@ -34,6 +49,51 @@ pub struct SubmittedTask {
     pub rereads: u32,
     /// The request was already resubmitted once because a task was stuck.
     pub resubmitted_when_stuck: bool,
+}
+
+/// Why a stored row could not be read as a [`SubmittedTask`].
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum TaskRowError {
+    /// A column is missing or has the wrong type.
+    #[error("stored request: {0}")]
+    Shape(String),
+    /// The request has no submit time: it is not a submitted task.
+    #[error("stored request: not submitted (no submitted_at)")]
+    NotSubmitted,
+    /// `submitted_at` is not an ISO-8601 time.
+    #[error("stored request: submitted_at {0:?} is not a time")]
+    BadTime(String),
+}
+
+/// The columns of `music_generation_queue` that [`SubmittedTask::from_row`] reads.
+#[derive(Deserialize)]
+struct TaskRow {
+    attempts: u32,
+    max_attempts: u32,
+    submitted_at: Option<String>,
+    poll_rereads: u32,
+    stuck_resubmits: u32,
+}
+
+impl SubmittedTask {
+    /// Reads a stored request (PostgREST's JSON of a `music_generation_queue` row, as
+    /// `claim_music_polls` returns it): attempts, the submit time, and the counters that
+    /// bound re-reads of a vanished task (`poll_rereads`) and stuck resubmits
+    /// (`stuck_resubmits`).
+    pub fn from_row(row: &serde_json::Value) -> Result<SubmittedTask, TaskRowError> {
+        let row =
+            TaskRow::deserialize(row).map_err(|error| TaskRowError::Shape(error.to_string()))?;
+        let submitted_at = row.submitted_at.ok_or(TaskRowError::NotSubmitted)?;
+        let submitted_at_ms =
+            parse_iso8601_ms(&submitted_at).ok_or(TaskRowError::BadTime(submitted_at))?;
+        Ok(SubmittedTask {
+            attempts: row.attempts,
+            max_attempts: row.max_attempts,
+            submitted_at_ms,
+            rereads: row.poll_rereads,
+            resubmitted_when_stuck: row.stuck_resubmits > 0,
+        })
+    }
 }
 
 /// One attempt to read a task.
@@ -468,6 +528,73 @@ mod tests {
                 code: "task_not_found",
                 ..
             }
+        ));
+    }
+
+    /// A row as `claim_music_polls` returns it through PostgREST (the columns read, and a
+    /// few others).
+    fn stored(rereads: u32, stuck_resubmits: u32) -> serde_json::Value {
+        serde_json::json!({
+            "id": "5d0c1a52-0000-4000-8000-000000000000",
+            "status": "processing",
+            "attempts": 1,
+            "max_attempts": 3,
+            "suno_task_id": "t",
+            "submitted_at": "2023-11-14T22:12:20.123456+00:00",
+            "poll_rereads": rereads,
+            "stuck_resubmits": stuck_resubmits,
+        })
+    }
+
+    #[test]
+    fn a_stored_row_gives_the_task_with_its_counters() {
+        let task = SubmittedTask::from_row(&stored(2, 1)).unwrap();
+        assert_eq!(
+            task,
+            SubmittedTask {
+                attempts: 1,
+                max_attempts: 3,
+                submitted_at_ms: 1_700_000_000_000 - 60_000 + 123,
+                rereads: 2,
+                resubmitted_when_stuck: true,
+            }
+        );
+    }
+
+    #[test]
+    fn a_vanished_task_is_lost_once_the_stored_rereads_run_out() {
+        let missing = PollResult::Answer(RecordInfo::Missing);
+        let fresh = SubmittedTask::from_row(&stored(0, 0)).unwrap();
+        assert!(matches!(
+            decide(&fresh, &missing),
+            PollDecision::Reread { .. }
+        ));
+        let tired = SubmittedTask::from_row(&stored(ANOMALY_REREADS, 0)).unwrap();
+        assert!(matches!(
+            decide(&tired, &missing),
+            PollDecision::Fail {
+                code: "task_lost",
+                ..
+            }
+        ));
+    }
+
+    #[test]
+    fn a_stored_row_that_is_not_a_submitted_task_is_an_error() {
+        let mut row = stored(0, 0);
+        row["submitted_at"] = serde_json::Value::Null;
+        assert_eq!(
+            SubmittedTask::from_row(&row),
+            Err(TaskRowError::NotSubmitted)
+        );
+        row["submitted_at"] = "yesterday".into();
+        assert!(matches!(
+            SubmittedTask::from_row(&row),
+            Err(TaskRowError::BadTime(_))
+        ));
+        assert!(matches!(
+            SubmittedTask::from_row(&serde_json::json!({"attempts": 1})),
+            Err(TaskRowError::Shape(_))
         ));
     }
 

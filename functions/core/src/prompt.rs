@@ -8,11 +8,13 @@
 //! - with vocals: non-custom mode, a description from which the provider writes lyrics.
 //!   Custom mode would sing our prompt word for word, so overrides are folded into the text.
 //!
-//! Wrapping these fields in an HTTP request is [`crate::suno::request`]'s job.
+//! Wrapping these fields in an HTTP request is [`crate::suno::request`]'s job. The queue
+//! stores these fields with the request; [`GenerateParams::from_stored`] reads them back.
 
 use serde::{Deserialize, Serialize};
 
-use crate::model::Model;
+use crate::error::ErrorCode;
+use crate::model::{Model, UnknownModel};
 use crate::profile::{profile, Profile};
 use crate::text::{fit, provider_len};
 use crate::validation::MusicRequest;
@@ -32,6 +34,79 @@ pub struct GenerateParams {
     pub style: Option<String>,
     /// Track title; custom mode only.
     pub title: Option<String>,
+}
+
+/// The provider fields of a queued request, as `music_generation_queue` stores them (the
+/// columns of the same names; any other column of the row is ignored). Custom mode is not
+/// stored: it is implied by a style, as in the table's own constraint.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct StoredParams {
+    /// The prompt as it will be sent.
+    pub prompt: String,
+    /// Style tags; set exactly in custom mode.
+    pub style: Option<String>,
+    /// Track title; custom mode only.
+    pub title: Option<String>,
+    /// No vocals.
+    pub instrumental: bool,
+    /// The model chosen at enqueue; `None` means the configured default.
+    pub model: Option<String>,
+}
+
+/// Why a stored row does not make a valid generate call.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum StoredParamsError {
+    /// The row is not a queue row with the provider fields.
+    #[error("stored request: {0}")]
+    Shape(String),
+    /// The stored model is not one the provider accepts.
+    #[error("stored request: {0}")]
+    Model(#[from] UnknownModel),
+    /// Custom mode needs a title as well as a style.
+    #[error("stored request: a style without a title (custom mode needs both)")]
+    StyleWithoutTitle,
+}
+
+impl ErrorCode for StoredParamsError {
+    fn code(&self) -> &'static str {
+        "invalid_stored_request"
+    }
+}
+
+impl GenerateParams {
+    /// Rebuilds the provider fields from a stored queue row (PostgREST's JSON of a
+    /// `music_generation_queue` row), so every shell sends a queued request the same way:
+    /// custom mode exactly when a style is stored, the stored model or else `default_model`.
+    pub fn from_stored(
+        row: &serde_json::Value,
+        default_model: Model,
+    ) -> Result<GenerateParams, StoredParamsError> {
+        let stored = StoredParams::deserialize(row)
+            .map_err(|error| StoredParamsError::Shape(error.to_string()))?;
+        stored.into_params(default_model)
+    }
+}
+
+impl StoredParams {
+    /// The provider fields these stored columns stand for.
+    pub fn into_params(self, default_model: Model) -> Result<GenerateParams, StoredParamsError> {
+        let model = match self.model.as_deref() {
+            Some(name) => Model::parse(name)?,
+            None => default_model,
+        };
+        let custom_mode = self.style.is_some();
+        if custom_mode && self.title.is_none() {
+            return Err(StoredParamsError::StyleWithoutTitle);
+        }
+        Ok(GenerateParams {
+            model,
+            custom_mode,
+            instrumental: self.instrumental,
+            prompt: self.prompt,
+            style: self.style,
+            title: if custom_mode { self.title } else { None },
+        })
+    }
 }
 
 /// Leaving less room than this for the context would produce a fragment, not a hint.
@@ -227,6 +302,66 @@ mod tests {
     fn the_same_request_gives_the_same_text() {
         let req = request(Emotion::Anxious, 0.7);
         assert_eq!(build(&req, Model::V4_5), build(&req, Model::V4_5));
+    }
+
+    /// What `enqueue_music_request` stores for `params` (the columns of the same names).
+    fn stored_row(params: &GenerateParams) -> serde_json::Value {
+        serde_json::json!({
+            "id": "5d0c1a52-0000-4000-8000-000000000000",
+            "emotion": "calm",
+            "prompt": params.prompt,
+            "style": params.style,
+            "title": params.title,
+            "instrumental": params.instrumental,
+            "model": params.model.as_str(),
+            "asked_style": null,
+            "asked_title": null,
+        })
+    }
+
+    #[test]
+    fn a_stored_row_gives_back_the_params_it_was_built_from() {
+        let mut vocal = request(Emotion::Joy, 0.9);
+        vocal.options.instrumental = false;
+        for params in [
+            build(&request(Emotion::Calm, 0.5), Model::V4_5),
+            build(&vocal, Model::V5),
+        ] {
+            let again = GenerateParams::from_stored(&stored_row(&params), Model::V4).unwrap();
+            assert_eq!(again, params);
+        }
+    }
+
+    #[test]
+    fn a_stored_row_without_a_model_uses_the_default_and_custom_mode_follows_the_style() {
+        let row = serde_json::json!({
+            "prompt": "calm piano", "style": null, "title": null,
+            "instrumental": true, "model": null,
+        });
+        let params = GenerateParams::from_stored(&row, Model::V4_5).unwrap();
+        assert_eq!(params.model, Model::V4_5);
+        assert!(!params.custom_mode);
+    }
+
+    #[test]
+    fn a_stored_row_that_cannot_be_sent_is_an_error() {
+        let no_title = serde_json::json!({
+            "prompt": "p", "style": "ambient", "title": null, "instrumental": true, "model": null,
+        });
+        assert_eq!(
+            GenerateParams::from_stored(&no_title, Model::V4_5),
+            Err(StoredParamsError::StyleWithoutTitle)
+        );
+        let bad_model = serde_json::json!({
+            "prompt": "p", "style": null, "title": null, "instrumental": true, "model": "V9",
+        });
+        assert!(matches!(
+            GenerateParams::from_stored(&bad_model, Model::V4_5),
+            Err(StoredParamsError::Model(_))
+        ));
+        let not_a_row = serde_json::json!({"prompt": 3});
+        let error = GenerateParams::from_stored(&not_a_row, Model::V4_5).unwrap_err();
+        assert_eq!(error.code(), "invalid_stored_request");
     }
 
     #[test]
