@@ -16,6 +16,7 @@
 //!   BENCH_SAMPLES       claims timed per latency setting  (default 1000)
 //!   BENCH_SMALL_ROWS    rows of the small latency table   (default 10000)
 //!   BENCH_BIG_ROWS      rows of the big one, 90% finished (default 1000000; 0 skips)
+//!   BENCH_TRACKS        library size for the fallback pick (default 200000; 0 skips)
 
 use std::time::{Duration, Instant};
 
@@ -266,6 +267,56 @@ async fn bench_claim_latency(
     Ok((percentile(&times, 0.50), percentile(&times, 0.99)))
 }
 
+/// Latency of one fallback pick (`_music_pick_fallback`, as every failure
+/// runs it) with a library of `tracks` generated tracks of bench users, half
+/// of them fallback-eligible and a tenth of those expiring within the week
+/// (so the pick steps over some), plus the seeded library: (p50, p99) in ms.
+async fn bench_fallback_pick(
+    admin: &Client,
+    users: &[Uuid],
+    tracks: i64,
+    samples: i64,
+) -> Result<(f64, f64)> {
+    admin
+        .execute(
+            "insert into public.music_tracks
+               (emotion, audio_url, fallback_eligible, user_id, expires_at)
+             select (array['joy','calm','sad','anger','anxious','energetic','neutral'])[1 + i % 7],
+                    'https://cdn.example.test/bench-' || i || '.mp3',
+                    i % 2 = 0,
+                    ($1::uuid[])[1 + i % cardinality($1::uuid[])],
+                    now() + case when i % 20 = 0 then interval '2 days' else interval '15 days' end
+               from generate_series(1, $2::bigint) as i",
+            &[&users, &tracks],
+        )
+        .await
+        .context("filling the track library")?;
+    admin.batch_execute("analyze public.music_tracks").await?;
+    // The pick is an internal function (no API role may call it): time it
+    // as the superuser, through a prepared statement like a plan cache.
+    let pick = admin
+        .prepare("select track_id from public._music_pick_fallback($1)")
+        .await?;
+    let emotions = [
+        "joy",
+        "calm",
+        "sad",
+        "anger",
+        "anxious",
+        "energetic",
+        "neutral",
+    ];
+    let mut times = Vec::new();
+    for n in 0..samples {
+        let emotion = emotions[usize::try_from(n).unwrap_or(0) % emotions.len()];
+        let started = Instant::now();
+        admin.query(&pick, &[&emotion]).await?;
+        times.push(started.elapsed());
+    }
+    times.sort();
+    Ok((percentile(&times, 0.5), percentile(&times, 0.99)))
+}
+
 #[tokio::main]
 async fn main() -> Result<()> {
     let url = std::env::var("SUPABASE_DB_URL").context("SUPABASE_DB_URL is not set")?;
@@ -274,6 +325,7 @@ async fn main() -> Result<()> {
     let samples = size("BENCH_SAMPLES", 1000);
     let small = size("BENCH_SMALL_ROWS", 10_000);
     let big = size("BENCH_BIG_ROWS", 1_000_000);
+    let tracks = size("BENCH_TRACKS", 200_000);
 
     let admin = stack_tests::stack::connect(&url).await?;
     cleanup(&admin).await?;
@@ -304,6 +356,10 @@ async fn main() -> Result<()> {
         for batch in [1, 5] {
             let (p50, p99) = bench_claim_latency(&url, &users, small, 0, batch, samples).await?;
             println!("claim latency {small:>8} rows     batch {batch}           p50 {p50:.3} ms  p99 {p99:.3} ms");
+        }
+        if tracks > 0 {
+            let (p50, p99) = bench_fallback_pick(&admin, &users, tracks, samples).await?;
+            println!("fallback pick {tracks:>8} tracks                    p50 {p50:.3} ms  p99 {p99:.3} ms");
         }
         if big > 0 {
             let started = Instant::now();
