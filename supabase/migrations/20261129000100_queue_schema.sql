@@ -178,7 +178,7 @@ create table public.music_generation_queue (
 comment on table public.music_generation_queue is
   'Music generation requests; changed only through the SQL API (enqueue_music_request, claim_music_requests, ...).';
 comment on column public.music_generation_queue.run_at is
-  'Earliest time a worker acts next: not-before time when pending, lease expiry when claimed, next poll when submitted.';
+  'Earliest time a worker acts next: not-before time when pending, lease expiry (or end of a callback wait) when claimed, next poll when submitted.';
 comment on column public.music_generation_queue.priority is '0..9, lower values are claimed first.';
 comment on column public.music_generation_queue.queued_at is
   'Place in line (claims order by priority, queued_at); deferrals and retries keep it.';

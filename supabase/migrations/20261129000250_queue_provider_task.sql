@@ -131,7 +131,9 @@ $$;
 -- poll is due now (claim_music_polls hands it out). Authenticated by the
 -- request's callback token. Nothing else changes and nothing is logged:
 -- callbacks come several times per task, and the read that follows records
--- what happened. Guard: processing and submitted, not already due.
+-- what happened. Guard: processing and submitted; the row comes back even
+-- when it was already due, so an empty answer means a wrong token or a
+-- request with no task to read.
 -- ---------------------------------------------------------------------------
 create function public.wake_music_request(p_request_id uuid, p_callback_token text)
 returns setof public.music_generation_queue
@@ -143,12 +145,11 @@ as $$
 begin
   return query
     update public.music_generation_queue q
-       set run_at = statement_timestamp(),
+       set run_at = least(q.run_at, statement_timestamp()),
            updated_at = statement_timestamp()
      where q.id = p_request_id
        and q.status = 'processing'
        and q.suno_task_id is not null
-       and q.run_at > statement_timestamp()
        and public._music_token_matches(p_callback_token, q.callback_token)
     returning q.*;
 end

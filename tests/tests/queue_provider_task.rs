@@ -290,6 +290,8 @@ async fn a_callback_wakes_the_poll_of_its_request() -> Result<()> {
     let token = callback_token(&db, claim.id).await?;
     let woken = sql::call(&mut db, Caller::Service, wake, &[&claim.id, &token]).await?;
     assert_eq!(woken.len(), 1);
+    let again = sql::call(&mut db, Caller::Service, wake, &[&claim.id, &token]).await?;
+    assert_eq!(again.len(), 1, "a second callback is still answered");
     assert_eq!(claim_polls(&mut db, &queue).await?, [claim.id]);
     let anon = sql::call(&mut db, Caller::Anon, wake, &[&claim.id, &token]).await;
     sql::expect_sqlstate(anon, "42501");
