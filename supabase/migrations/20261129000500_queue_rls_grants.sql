@@ -77,8 +77,9 @@ create policy suno_api_status_read_all on public.suno_api_status
 --     worker's proof of its claim);
 --   * a track's user_id, request_id and provider_clip_id: every shared
 --     fallback track would otherwise tell each user who generated it.
--- The grant is computed from the table's columns so that a column added
--- later is readable like the rest; a new secret column must join the list.
+-- The grant is computed from the columns the earlier migrations define, so
+-- every one of them but the hidden is readable; a new secret column must
+-- join the list, and a column added by a later migration needs its own grant.
 -- PostgREST's `select=*` is refused (42501) where a column is hidden: these
 -- callers name their columns, or read their requests from my_music_requests.
 do $grants$
