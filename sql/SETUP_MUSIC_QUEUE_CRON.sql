@@ -18,49 +18,62 @@
 -- Plain SQL, no psql meta-commands.
 
 -- ---------------------------------------------------------------------------
--- 1. Values. On the first run (or to rotate), fill in the two values below,
---    or leave them empty and pass them as settings instead, e.g.
+-- 1. Values. On the first run (or to rotate), pass them as settings:
 --      PGOPTIONS="-c music_queue.project_url=https://<ref>.supabase.co -c music_queue.secret_key=<secret key>" \
---        psql "$DATABASE_URL" -f sql/SETUP_MUSIC_QUEUE_CRON.sql
---    Empty values keep what Vault already holds. Never commit a filled-in copy.
+--        psql -v ON_ERROR_STOP=1 "$DATABASE_URL" -f sql/SETUP_MUSIC_QUEUE_CRON.sql
+--    or, in the SQL editor, put them between the empty quotes of the next
+--    statement. Empty values keep what Vault already holds. Never commit a
+--    filled-in copy.
+--
+--    Every statement that sees the key is a plain SELECT: pg_stat_statements
+--    (on for hosted projects, shown on the "Query performance" page) stores
+--    a SELECT with its literals replaced by $1, $2, ..., but stores a DO
+--    block or a SET verbatim. So no DO block and no SET here carries a value.
+--    If a key was ever pasted into one, run
+--    `select extensions.pg_stat_statements_reset()` and rotate the key.
 -- ---------------------------------------------------------------------------
-do $setup$
-declare
-  project_url text := '';  -- e.g. https://abcdefghijklmnop.supabase.co (local stack: http://127.0.0.1:54321)
-  secret_key  text := '';  -- the project's secret key (sb_secret_...) or service_role key
-  existing uuid;
+select set_config(v.setting, v.value, false)
+  from (values
+    ('music_queue.project_url', ''),  -- e.g. https://abcdefghijklmnop.supabase.co (local stack: http://127.0.0.1:54321)
+    ('music_queue.secret_key', '')    -- the project's secret key (sb_secret_...) or service_role key
+  ) as v (setting, value)
+ where v.value <> '';
+
+-- The values given, by Vault secret name (nothing for a value not given).
+create or replace temporary view music_queue_setup_values as
+select v.name, v.value, v.description
+  from (values
+    ('music_queue_project_url',
+     rtrim(nullif(current_setting('music_queue.project_url', true), ''), '/'),
+     'Project base URL used by the music queue cron jobs'),
+    ('music_queue_secret_key',
+     nullif(current_setting('music_queue.secret_key', true), ''),
+     'Secret key the music queue cron jobs send to the edge functions')
+  ) as v (name, value, description)
+ where v.value is not null;
+
+select vault.update_secret(s.id, v.value)
+  from pg_temp.music_queue_setup_values v
+  join vault.decrypted_secrets s on s.name = v.name;
+
+select vault.create_secret(v.value, v.name, v.description)
+  from pg_temp.music_queue_setup_values v
+ where not exists (select from vault.decrypted_secrets s where s.name = v.name);
+
+drop view pg_temp.music_queue_setup_values;
+select set_config(v.setting, '', false)
+  from (values ('music_queue.project_url'), ('music_queue.secret_key')) as v (setting);
+
+-- Both values must be in Vault by now (this block carries no value).
+do $check$
 begin
-  project_url := coalesce(nullif(project_url, ''), nullif(current_setting('music_queue.project_url', true), ''));
-  secret_key := coalesce(nullif(secret_key, ''), nullif(current_setting('music_queue.secret_key', true), ''));
-
-  if project_url is not null then
-    project_url := rtrim(project_url, '/');
-    select id into existing from vault.decrypted_secrets where name = 'music_queue_project_url';
-    if existing is null then
-      perform vault.create_secret(project_url, 'music_queue_project_url',
-                                  'Project base URL used by the music queue cron jobs');
-    else
-      perform vault.update_secret(existing, project_url);
-    end if;
-  end if;
-
-  if secret_key is not null then
-    select id into existing from vault.decrypted_secrets where name = 'music_queue_secret_key';
-    if existing is null then
-      perform vault.create_secret(secret_key, 'music_queue_secret_key',
-                                  'Secret key the music queue cron jobs send to the edge functions');
-    else
-      perform vault.update_secret(existing, secret_key);
-    end if;
-  end if;
-
   if not exists (select from vault.decrypted_secrets where name = 'music_queue_project_url')
      or not exists (select from vault.decrypted_secrets where name = 'music_queue_secret_key') then
-    raise exception 'first run: set project_url and secret_key at the top of SETUP_MUSIC_QUEUE_CRON.sql '
-                    '(or pass music_queue.project_url and music_queue.secret_key as settings)';
+    raise exception 'first run: pass music_queue.project_url and music_queue.secret_key as settings, '
+                    'or fill in the values at the top of SETUP_MUSIC_QUEUE_CRON.sql';
   end if;
 end
-$setup$;
+$check$;
 
 -- ---------------------------------------------------------------------------
 -- 2. Extensions (already there on the local stack and on most projects).

@@ -84,7 +84,10 @@ pub fn start(config: &StackConfig, data: &Path, run_as: Option<RunAs>) -> Result
         // TCP only: the socket folder would have to be writable by the
         // server's user wherever the checkout is.
         "unix_socket_directories=",
-        "shared_preload_libraries=pg_cron",
+        // pg_stat_statements as on hosted projects (utility statements
+        // tracked, the default), so a statement that would leak a literal
+        // there leaks here too.
+        "shared_preload_libraries=pg_cron,pg_stat_statements",
         "cron.database_name=postgres",
         // Jobs run in background workers instead of connecting over TCP.
         "cron.use_background_workers=on",

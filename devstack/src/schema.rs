@@ -19,6 +19,10 @@ const PLATFORM_SQL: &[(&str, &str)] = &[
     ("30_vault.sql", include_str!("../sql/30_vault.sql")),
     ("40_pg_net.sql", include_str!("../sql/40_pg_net.sql")),
     ("50_pg_cron.sql", include_str!("../sql/50_pg_cron.sql")),
+    (
+        "60_pg_stat_statements.sql",
+        include_str!("../sql/60_pg_stat_statements.sql"),
+    ),
 ];
 
 const BOOKKEEPING_SQL: &str = "

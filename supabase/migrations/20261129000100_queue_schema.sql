@@ -224,7 +224,7 @@ create index music_generation_queue_completed_idx
   on public.music_generation_queue (queue, completed_at) include (submitted_at)
   where status = 'completed';
 create index music_generation_queue_failed_idx
-  on public.music_generation_queue (queue, failed_at)
+  on public.music_generation_queue (queue, failed_at) include (error_code)
   where status = 'failed';
 
 -- ---------------------------------------------------------------------------
@@ -383,12 +383,18 @@ create table public.music_queue_daily_totals (
   queue text not null,
   day date not null,
   completed bigint not null default 0,
+  -- Failed requests, without the admin's cancellations (counted apart).
   failed bigint not null default 0,
+  cancelled bigint not null default 0,
+  -- Submit to complete, over the completed requests that were submitted.
   processing_seconds_sum double precision not null default 0,
   processing_count bigint not null default 0,
+  -- Enqueue to complete, over every completed request.
+  total_seconds_sum double precision not null default 0,
   primary key (queue, day),
   constraint music_queue_daily_totals_counts_range
-    check (completed >= 0 and failed >= 0 and processing_count >= 0 and processing_seconds_sum >= 0)
+    check (completed >= 0 and failed >= 0 and cancelled >= 0 and processing_count >= 0
+           and processing_seconds_sum >= 0 and total_seconds_sum >= 0)
 );
 
 create table public.music_queue_stats_horizon (

@@ -19,9 +19,8 @@
 -- statement's plan across calls, where Postgres 15 plans a SQL-language
 -- function's body again at every call (a claim then costs twice as much).
 --
--- Callers. Worker transitions are granted to the service role only;
--- enqueue_music_request to signed-in users too (grants in
--- 20261129000500_queue_rls_grants.sql).
+-- Callers. Worker transitions and enqueue_music_request are granted to the
+-- service role only (grants in 20261129000500_queue_rls_grants.sql).
 
 -- ---------------------------------------------------------------------------
 -- Helpers (not exposed to API roles).
@@ -155,6 +154,12 @@ $$;
 -- existing one, its place among the waiting requests of its queue and a
 -- rough wait: the runs needed to reach it plus the recent mean generation
 -- time (150 s when there is no history yet).
+--
+-- The place is counted up to 1000 only: counting a whole backlog costs one
+-- index entry and heap visit per waiting row (about 0.4 s at 200k), on the
+-- user's path and exactly when an outage grows the backlog. Past the bound
+-- the answer is queue_position = 1000 with queue_position_capped = true
+-- (shown as "1000+"), and the wait estimate is a lower bound.
 create function public._music_ticket(p_row public.music_generation_queue, p_deduplicated boolean)
 returns jsonb
 language plpgsql
@@ -166,10 +171,12 @@ begin
   with place as (
     select case when p_row.status = 'pending' then (
       select count(*) + 1
-        from public.music_generation_queue q
-       where q.queue = p_row.queue
-         and q.status = 'pending'
-         and (q.priority, q.run_at, q.id) < (p_row.priority, p_row.run_at, p_row.id)
+        from (select
+                from public.music_generation_queue q
+               where q.queue = p_row.queue
+                 and q.status = 'pending'
+                 and (q.priority, q.queued_at, q.id) < (p_row.priority, p_row.queued_at, p_row.id)
+               limit 999) ahead
     ) end as n
   ), generation as (
     select coalesce(avg(extract(epoch from r.completed_at - r.submitted_at)), 150) as seconds
@@ -183,6 +190,7 @@ begin
          || jsonb_build_object(
               'deduplicated', p_deduplicated,
               'queue_position', place.n,
+              'queue_position_capped', coalesce(place.n >= 1000, false),
               'estimated_wait_seconds', case
                 when p_row.status = 'pending' then ceil(
                   greatest(extract(epoch from p_row.run_at - statement_timestamp()), 0)
@@ -199,8 +207,11 @@ $$;
 -- ---------------------------------------------------------------------------
 -- enqueue: a new request, or the existing one for the same idempotency key.
 --
--- The user is auth.uid(); only the service role (or an operator) may name
--- another user or set queue, priority, run_at and max_attempts. A user's
+-- Only the service role (emotion-music-ai, on a signed-in user's behalf,
+-- naming p_user_id) or an operator enqueues. A user's own JWT is refused
+-- (42501): the provider fields (prompt, style, title, model) cost money and
+-- are built and validated by emotion-music-ai, which also decides whether
+-- to submit at once; a direct call would skip all of that. A user's
 -- enqueues are serialized by a transaction advisory lock so that the
 -- idempotency lookup and the unfinished-request limit see each other's
 -- inserts. Over the limit: SQLSTATE PT429 (PostgREST answers 429).
@@ -240,23 +251,14 @@ declare
   v_found boolean := false;
   v_unfinished bigint;
 begin
-  if v_kind in ('service', 'operator') then
-    v_user := coalesce(p_user_id, auth.uid());
-    if v_user is null then
-      perform public._music_bad_input('user_id', 'p_user_id is required when the service role enqueues');
-    end if;
-  else
-    v_user := auth.uid();
-    if v_user is null then
-      raise exception using errcode = '42501', message = 'sign in to request music';
-    end if;
-    if p_user_id is distinct from null and p_user_id <> v_user then
-      raise exception using errcode = '42501', message = 'cannot enqueue a request for another user';
-    end if;
-    if p_queue is not null or p_priority is not null or p_run_at is not null or p_max_attempts is not null then
-      raise exception using errcode = '42501',
-        message = 'only the service role may set queue, priority, run_at or max_attempts';
-    end if;
+  if v_kind not in ('service', 'operator') then
+    raise exception using errcode = '42501',
+      message = 'only the service role enqueues music requests',
+      hint = 'request music through the emotion-music-ai function';
+  end if;
+  v_user := coalesce(p_user_id, auth.uid());
+  if v_user is null then
+    perform public._music_bad_input('user_id', 'p_user_id is required when the service role enqueues');
   end if;
 
   if p_emotion is null or p_emotion not in ('joy', 'calm', 'sad', 'anger', 'anxious', 'energetic', 'neutral') then
@@ -333,10 +335,9 @@ begin
         priority, max_attempts, run_at, queued_at, idempotency_key, created_at, updated_at)
       values (
         v_user, v_queue.name, p_emotion, p_intensity, p_context,
-        -- The service role states what the user asked; a user's own call asks
-        -- for what it sends.
-        case when v_kind in ('service', 'operator') then p_asked_style else p_style end,
-        case when v_kind in ('service', 'operator') then p_asked_title else p_title end,
+        -- What the user asked, as the service role states it; style and title
+        -- below are what the provider is sent.
+        p_asked_style, p_asked_title,
         coalesce(p_prompt, left(format('%s %s music, intensity %s of 10%s',
           case when coalesce(p_instrumental, true) then 'instrumental' else 'vocal' end, p_emotion,
           round(p_intensity * 10), coalesce(', ' || p_context, '')), 500)),

@@ -57,7 +57,8 @@ begin
     returning q.*
   ), uncounted as (
     update public.music_queue_daily_totals d
-       set failed = d.failed - 1
+       set failed = d.failed - (t.error_code is distinct from 'cancelled')::integer,
+           cancelled = d.cancelled - (t.error_code = 'cancelled')::integer
       from target t, public.music_queue_stats_horizon h
      where t.failed_at < h.horizon
        and d.queue = t.queue
@@ -238,15 +239,24 @@ begin
 end
 $$;
 
--- The provider's current status (the app's badge reads it; anyone may).
+-- The provider's whole current status, credits and last error included:
+-- admins and the service role only. Everyone else reads the public part
+-- (state, availability, response time, last check) from the table, whose
+-- other columns are not granted to them (20261129000500_queue_rls_grants.sql).
 create function public.get_suno_api_status()
 returns public.suno_api_status
-language sql
+language plpgsql
 stable
 security definer
 set search_path = ''
 as $$
-  select * from public.suno_api_status where id
+declare
+  v_status public.suno_api_status;
+begin
+  perform public._music_require_admin();
+  select * into v_status from public.suno_api_status where id;
+  return v_status;
+end
 $$;
 
 -- ---------------------------------------------------------------------------

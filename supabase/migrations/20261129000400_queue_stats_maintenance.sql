@@ -38,18 +38,23 @@ begin
   end if;
 
   insert into public.music_queue_daily_totals as d
-    (queue, day, completed, failed, processing_seconds_sum, processing_count)
-  select f.queue, f.day, sum(f.completed), sum(f.failed), sum(f.seconds), sum(f.timed)
+    (queue, day, completed, failed, cancelled, processing_seconds_sum, processing_count, total_seconds_sum)
+  select f.queue, f.day, sum(f.completed), sum(f.failed), sum(f.cancelled), sum(f.seconds), sum(f.timed),
+         sum(f.total_seconds)
     from public.music_queues mq
    cross join lateral (
      select q.queue, (q.completed_at at time zone 'UTC')::date as day, 1 as completed, 0 as failed,
+            0 as cancelled,
             coalesce(extract(epoch from q.completed_at - q.submitted_at), 0) as seconds,
-            (q.submitted_at is not null)::integer as timed
+            (q.submitted_at is not null)::integer as timed,
+            extract(epoch from q.completed_at - q.created_at) as total_seconds
        from public.music_generation_queue q
       where q.queue = mq.name and q.status = 'completed'
         and q.completed_at >= v_old and q.completed_at < v_new
      union all
-     select q.queue, (q.failed_at at time zone 'UTC')::date, 0, 1, 0, 0
+     select q.queue, (q.failed_at at time zone 'UTC')::date, 0,
+            (q.error_code is distinct from 'cancelled')::integer, (q.error_code = 'cancelled')::integer,
+            0, 0, 0
        from public.music_generation_queue q
       where q.queue = mq.name and q.status = 'failed'
         and q.failed_at >= v_old and q.failed_at < v_new
@@ -58,8 +63,10 @@ begin
   on conflict (queue, day) do update
      set completed = d.completed + excluded.completed,
          failed = d.failed + excluded.failed,
+         cancelled = d.cancelled + excluded.cancelled,
          processing_seconds_sum = d.processing_seconds_sum + excluded.processing_seconds_sum,
-         processing_count = d.processing_count + excluded.processing_count;
+         processing_count = d.processing_count + excluded.processing_count,
+         total_seconds_sum = d.total_seconds_sum + excluded.total_seconds_sum;
   get diagnostics v_rows = row_count;
 
   update public.music_queue_stats_horizon set horizon = v_new, updated_at = now();
@@ -69,10 +76,13 @@ $$;
 
 -- ---------------------------------------------------------------------------
 -- statistics of one queue (p_queue) or all of them (null), as JSON:
---   counts: pending, processing, completed, failed, total (current status)
---   last_24h / all_time: completed, failed, success_rate (completed over
---     finished, null when nothing finished), mean_processing_seconds (submit
---     to complete)
+--   counts: pending, processing, completed, failed, cancelled, total
+--     (current status; an admin's cancellation is a failed row with
+--     error_code 'cancelled', counted as cancelled and never as failed)
+--   last_24h / all_time: completed, failed, cancelled, success_rate
+--     (completed over completed + failed, null when there is neither),
+--     mean_seconds_created_to_completed (what the user waited) and
+--     mean_seconds_submitted_to_completed (what the provider took)
 --   failures_per_hour: 24 rolling hours, newest last ({hours_ago, hour_start,
 --     hour_end, failed, spike})
 --   spike: detected, median_failures_per_hour, spike_hours, failure_rate_24h,
@@ -128,21 +138,28 @@ begin
          sum(extract(epoch from c.completed_at - c.submitted_at)) filter (where c.completed_at >= v_horizon) as seconds,
          count(c.submitted_at) filter (where c.completed_at >= v_horizon) as timed,
          sum(extract(epoch from c.completed_at - c.submitted_at)) filter (where c.completed_at > v_since) as seconds_24h,
-         count(c.submitted_at) filter (where c.completed_at > v_since) as timed_24h
+         count(c.submitted_at) filter (where c.completed_at > v_since) as timed_24h,
+         sum(extract(epoch from c.completed_at - c.created_at)) filter (where c.completed_at >= v_horizon) as total_seconds,
+         sum(extract(epoch from c.completed_at - c.created_at)) filter (where c.completed_at > v_since) as total_seconds_24h
     into v_live
     from public.music_generation_queue c
    where c.queue = any (v_queues) and c.status = 'completed'
      and c.completed_at >= least(v_horizon, v_since);
 
-  select count(*) filter (where f.failed_at >= v_horizon) as failed,
-         count(*) filter (where f.failed_at > v_since) as failed_24h
+  select count(*) filter (where f.failed_at >= v_horizon and not f.cancelled) as failed,
+         count(*) filter (where f.failed_at > v_since and not f.cancelled) as failed_24h,
+         count(*) filter (where f.failed_at >= v_horizon and f.cancelled) as cancelled,
+         count(*) filter (where f.failed_at > v_since and f.cancelled) as cancelled_24h
     into v_day
-    from public.music_generation_queue f
-   where f.queue = any (v_queues) and f.status = 'failed'
-     and f.failed_at >= least(v_horizon, v_since);
+    from (select q.failed_at, coalesce(q.error_code = 'cancelled', false) as cancelled
+            from public.music_generation_queue q
+           where q.queue = any (v_queues) and q.status = 'failed'
+             and q.failed_at >= least(v_horizon, v_since)) f;
 
   select coalesce(sum(completed), 0) as completed, coalesce(sum(failed), 0) as failed,
-         coalesce(sum(processing_seconds_sum), 0) as seconds, coalesce(sum(processing_count), 0) as timed
+         coalesce(sum(cancelled), 0) as cancelled,
+         coalesce(sum(processing_seconds_sum), 0) as seconds, coalesce(sum(processing_count), 0) as timed,
+         coalesce(sum(total_seconds_sum), 0) as total_seconds
     into v_rolled
     from public.music_queue_daily_totals
    where queue = any (v_queues);
@@ -152,6 +169,7 @@ begin
     select f.failed_at
       from public.music_generation_queue f
      where f.queue = any (v_queues) and f.status = 'failed' and f.failed_at > v_since
+       and f.error_code is distinct from 'cancelled'
   ), hours as (
     select h.n as hours_ago, count(f.failed_at) as failed
       from generate_series(0, 23) as h(n)
@@ -192,21 +210,32 @@ begin
       'processing', v_processing,
       'completed', v_live.completed + v_rolled.completed,
       'failed', v_day.failed + v_rolled.failed,
-      'total', v_pending + v_processing + v_live.completed + v_rolled.completed + v_day.failed + v_rolled.failed),
+      'cancelled', v_day.cancelled + v_rolled.cancelled,
+      'total', v_pending + v_processing + v_live.completed + v_rolled.completed + v_day.failed + v_rolled.failed
+               + v_day.cancelled + v_rolled.cancelled),
     'last_24h', jsonb_build_object(
       'completed', v_live.completed_24h,
       'failed', v_day.failed_24h,
+      'cancelled', v_day.cancelled_24h,
       'success_rate', case when v_live.completed_24h + v_day.failed_24h > 0
                            then v_live.completed_24h::double precision / (v_live.completed_24h + v_day.failed_24h) end,
-      'mean_processing_seconds', case when v_live.timed_24h > 0 then v_live.seconds_24h / v_live.timed_24h end),
+      'mean_seconds_created_to_completed', case when v_live.completed_24h > 0
+                                                then v_live.total_seconds_24h / v_live.completed_24h end,
+      'mean_seconds_submitted_to_completed', case when v_live.timed_24h > 0
+                                                  then v_live.seconds_24h / v_live.timed_24h end),
     'all_time', jsonb_build_object(
       'completed', v_live.completed + v_rolled.completed,
       'failed', v_day.failed + v_rolled.failed,
+      'cancelled', v_day.cancelled + v_rolled.cancelled,
       'success_rate', case when v_live.completed + v_rolled.completed + v_day.failed + v_rolled.failed > 0
                            then (v_live.completed + v_rolled.completed)::double precision
                                 / (v_live.completed + v_rolled.completed + v_day.failed + v_rolled.failed) end,
-      'mean_processing_seconds', case when v_live.timed + v_rolled.timed > 0
-                                      then (coalesce(v_live.seconds, 0) + v_rolled.seconds) / (v_live.timed + v_rolled.timed) end),
+      'mean_seconds_created_to_completed', case when v_live.completed + v_rolled.completed > 0
+                                                then (coalesce(v_live.total_seconds, 0) + v_rolled.total_seconds)
+                                                     / (v_live.completed + v_rolled.completed) end,
+      'mean_seconds_submitted_to_completed', case when v_live.timed + v_rolled.timed > 0
+                                                  then (coalesce(v_live.seconds, 0) + v_rolled.seconds)
+                                                       / (v_live.timed + v_rolled.timed) end),
     'failures_per_hour', v_hours,
     'spike', jsonb_build_object(
       'detected', jsonb_array_length(v_reasons) > 0,
@@ -219,8 +248,9 @@ $$;
 
 -- ---------------------------------------------------------------------------
 -- time series for charts: one row per clock hour of the last p_hours (the
--- current hour last): requests enqueued, completed and failed, mean
--- processing time, and the provider checks (count, failures, mean response
+-- current hour last): requests enqueued, completed, failed and cancelled by
+-- an admin (apart from failed), mean processing time (submit to complete),
+-- and the provider checks (count, failures, mean response
 -- time). Admins and the service role only.
 -- ---------------------------------------------------------------------------
 create function public.music_queue_timeseries(p_hours integer default 24, p_queue text default null)
@@ -229,6 +259,7 @@ returns table (
   enqueued bigint,
   completed bigint,
   failed bigint,
+  cancelled bigint,
   mean_processing_seconds double precision,
   checks bigint,
   check_failures bigint,
@@ -260,7 +291,12 @@ begin
              and q.completed_at >= bk.s and q.completed_at < bk.e),
          (select count(*) from public.music_generation_queue q
            where q.queue = any (v_queues) and q.status = 'failed'
-             and q.failed_at >= bk.s and q.failed_at < bk.e),
+             and q.failed_at >= bk.s and q.failed_at < bk.e
+             and q.error_code is distinct from 'cancelled'),
+         (select count(*) from public.music_generation_queue q
+           where q.queue = any (v_queues) and q.status = 'failed'
+             and q.failed_at >= bk.s and q.failed_at < bk.e
+             and q.error_code = 'cancelled'),
          (select avg(extract(epoch from q.completed_at - q.submitted_at))::double precision
             from public.music_generation_queue q
            where q.queue = any (v_queues) and q.status = 'completed'

@@ -6,12 +6,13 @@
 -- it needs:
 --   * tables: read-only for the API roles, filtered by RLS (a user reads
 --     own requests, events and tracks; admins and the service role read
---     all; anyone reads the provider status). No API role may insert,
---     update or delete: every write goes through the SQL functions.
---   * functions: the worker's transitions to the service role only;
---     enqueue to signed-in users and the service role; admin actions and
---     statistics to signed-in users (they check for an admin inside) and the
---     service role; the provider status to everyone.
+--     all; anyone reads the public part of the provider status), and by
+--     column where a row holds something its readers must not see (below).
+--     No API role may insert, update or delete: every write goes through
+--     the SQL functions.
+--   * functions: the worker's transitions and enqueue to the service role
+--     only; admin actions, statistics and the full provider status to
+--     signed-in users (they check for an admin inside) and the service role.
 -- The service role bypasses RLS (BYPASSRLS), as on Supabase.
 -- Admin in policies = JWT app_metadata.role admin or manager; user_metadata
 -- is never trusted. Claims are read through (select ...) so each query
@@ -38,10 +39,10 @@ revoke all on table
 revoke all on sequence public.music_generation_events_id_seq, public.suno_api_status_checks_id_seq
   from public, anon, authenticated, service_role;
 
-grant select on public.music_generation_queue, public.music_generation_events, public.music_tracks,
-  public.suno_api_status_checks, public.music_queues
+grant select on public.music_generation_events, public.suno_api_status_checks, public.music_queues
   to authenticated, service_role;
-grant select on public.suno_api_status to anon, authenticated, service_role;
+grant select on public.music_generation_queue, public.music_tracks, public.suno_api_status
+  to service_role;
 grant select on public.music_rate_limits, public.music_queue_daily_totals, public.music_queue_stats_horizon
   to service_role;
 
@@ -68,6 +69,46 @@ create policy music_tracks_read_own_library_or_admin on public.music_tracks
 create policy suno_api_status_read_all on public.suno_api_status
   for select to anon, authenticated
   using (true);
+
+-- Column grants: signed-in users (owners and admins alike) read every column
+-- but the hidden ones, listed here:
+--   * a request's callback_token (with it an owner could forge the
+--     provider's callbacks for their own request) and lease_token (the
+--     worker's proof of its claim);
+--   * a track's user_id, request_id and provider_clip_id: every shared
+--     fallback track would otherwise tell each user who generated it.
+-- The grant is computed from the columns the earlier migrations define, so
+-- every one of them but the hidden is readable; a new secret column must
+-- join the list, and a column added by a later migration needs its own grant.
+-- PostgREST's `select=*` is refused (42501) where a column is hidden: these
+-- callers name their columns, or read their requests from my_music_requests.
+do $grants$
+declare
+  v_table record;
+begin
+  for v_table in
+    select t.name, t.hidden
+      from (values
+        ('music_generation_queue', array['callback_token', 'lease_token']),
+        ('music_tracks', array['user_id', 'request_id', 'provider_clip_id'])) as t (name, hidden)
+  loop
+    execute (
+      select format('grant select (%s) on public.%I to authenticated',
+                    string_agg(quote_ident(a.attname), ', ' order by a.attnum), v_table.name)
+        from pg_catalog.pg_attribute a
+       where a.attrelid = format('public.%I', v_table.name)::regclass
+         and a.attnum > 0
+         and not a.attisdropped
+         and a.attname <> all (v_table.hidden));
+  end loop;
+end
+$grants$;
+
+-- The public status, for the app's badge and anonymous visitors: state,
+-- availability, response time and last check. Credits, the last error and
+-- the failure streak are for admins (get_suno_api_status()).
+grant select (state, is_available, response_time_ms, last_check_at) on public.suno_api_status
+  to anon, authenticated;
 
 create policy suno_api_status_checks_read_admin on public.suno_api_status_checks
   for select to authenticated
@@ -114,13 +155,10 @@ revoke all on function
   public.music_queue_maintenance()
   from public, anon, authenticated, service_role;
 
--- Signed-in users (for themselves) and the service role (for anyone).
+-- The service role only: the worker, and emotion-music-ai enqueueing on a
+-- signed-in user's behalf.
 grant execute on function
-  public.enqueue_music_request(text, double precision, text, text, boolean, text, text, text, text, uuid, integer, text, timestamptz, integer, text, text)
-  to authenticated, service_role;
-
--- The worker (service role) only.
-grant execute on function
+  public.enqueue_music_request(text, double precision, text, text, boolean, text, text, text, text, uuid, integer, text, timestamptz, integer, text, text),
   public.claim_music_requests(text, integer, integer, text),
   public.claim_music_request(uuid, text, integer),
   public.claim_music_polls(text, integer, integer, text),
@@ -146,11 +184,9 @@ grant execute on function
   public.resume_music_queue(text),
   public.set_rate_limit(text, integer, numeric),
   public.music_queue_stats(text),
-  public.music_queue_timeseries(integer, text)
+  public.music_queue_timeseries(integer, text),
+  public.get_suno_api_status()
   to authenticated, service_role;
-
--- Everyone: the status badge.
-grant execute on function public.get_suno_api_status() to anon, authenticated, service_role;
 
 -- The provider task's transitions (20261129000250), the task timeout and the
 -- fallback retirement: the worker, its callback route and maintenance
@@ -175,3 +211,25 @@ grant execute on function
   public.time_out_music_tasks(text),
   public.retire_expiring_fallback_tracks()
   to service_role;
+
+-- ---------------------------------------------------------------------------
+-- A user's own requests, newest first: GET /rest/v1/my_music_requests
+-- ?order=created_at.desc&limit=20. The table's policy is one OR (own rows or
+-- admin), so an unfiltered read of the table walks every user's rows (about
+-- 0.4 s at 300k rows); this view names the owner, which the planner serves
+-- from music_generation_queue_user_created_idx. security_invoker: RLS and
+-- the column grants apply to the caller as on the table.
+-- ---------------------------------------------------------------------------
+create view public.my_music_requests
+with (security_invoker = true)
+as
+select q.id, q.queue, q.emotion, q.intensity, q.context, q.prompt, q.style, q.title, q.instrumental,
+       q.model, q.priority, q.status, q.attempts, q.max_attempts, q.run_at, q.suno_task_id,
+       q.provider_status, q.result, q.fallback_track_id, q.fallback_same_emotion, q.error_code,
+       q.error_message, q.idempotency_key, q.created_at, q.started_at, q.submitted_at,
+       q.completed_at, q.failed_at, q.updated_at
+  from public.music_generation_queue q
+ where q.user_id = (select auth.uid());
+
+revoke all on public.my_music_requests from public, anon, authenticated, service_role;
+grant select on public.my_music_requests to authenticated;

@@ -68,7 +68,7 @@ async fn queued_request(db: &mut Client, job: &str) -> Result<(String, Value, i3
 async fn setup_creates_one_job_each_and_sends_the_vault_key() -> Result<()> {
     let mut db = stack_tests::sql::db().await?;
     assert!(
-        SETUP.contains("secret_key  text := '';"),
+        SETUP.contains("('music_queue.secret_key', '')"),
         "the key slot at the top is filled in"
     );
     let real_secret = SETUP.match_indices("sb_secret_").any(|(at, m)| {

@@ -189,7 +189,7 @@ async fn no_role_writes_queue_rows_directly() -> Result<()> {
     teardown(&db, t).await
 }
 
-/// Anonymous callers read the provider status and nothing else.
+/// Anonymous callers read the public provider status and nothing else.
 #[tokio::test]
 async fn anon_reads_only_the_provider_status() -> Result<()> {
     let mut db = sql::db().await?;
@@ -203,14 +203,6 @@ async fn anon_reads_only_the_provider_status() -> Result<()> {
     )
     .await?;
     assert_eq!(status.len(), 1);
-    let rpc = sql::call(
-        &mut db,
-        Caller::Anon,
-        "select (public.get_suno_api_status()).state",
-        &[],
-    )
-    .await?;
-    assert_eq!(rpc.len(), 1);
 
     for table in [
         "music_generation_queue",
@@ -276,20 +268,6 @@ async fn admin_rpcs_refuse_non_admins() -> Result<()> {
     assert_eq!(stats["counts"]["pending"], 2);
     let cancelled = sql::call(&mut db, Caller::Admin(t.admin), calls[0].0, &calls[0].1).await?;
     assert_eq!(cancelled.len(), 1);
-
-    // Secrets stay with their owner: A cannot see B's callback token.
-    let token = "select callback_token from public.music_generation_queue where id = $1";
-    assert!(
-        sql::call(&mut db, Caller::User(t.a), token, &[&t.b_request])
-            .await?
-            .is_empty()
-    );
-    assert_eq!(
-        sql::call(&mut db, Caller::User(t.b), token, &[&t.b_request])
-            .await?
-            .len(),
-        1
-    );
 
     teardown(&db, t).await
 }

@@ -17,6 +17,7 @@
 //!   BENCH_SMALL_ROWS    rows of the small latency table   (default 10000)
 //!   BENCH_BIG_ROWS      rows of the big one, 90% finished (default 1000000; 0 skips)
 //!   BENCH_TRACKS        library size for the fallback pick (default 200000; 0 skips)
+//!   BENCH_WAITING       waiting rows ahead of the timed enqueues (default 200000; 0 skips)
 
 use std::time::{Duration, Instant};
 
@@ -180,6 +181,53 @@ async fn bench_enqueue(url: &str, users: &[Uuid], conns: usize, n: i64) -> Resul
     Ok(per_second(n, started.elapsed()))
 }
 
+/// Times `samples` enqueues (one new user's, as emotion-music-ai sends
+/// them) into a queue where `waiting` requests are already waiting ahead,
+/// and once the full count of those waiting rows that a place in line
+/// would cost without its bound. Returns (p50, p99, full count) in ms.
+async fn bench_enqueue_behind(
+    url: &str,
+    users: &[Uuid],
+    waiting: i64,
+    samples: i64,
+) -> Result<(f64, f64, f64)> {
+    let admin = stack_tests::stack::connect(url).await?;
+    let queue = new_queue(&admin).await?;
+    fill(&admin, &queue, users, waiting, 0).await?;
+    let user = Uuid::new_v4();
+    admin
+        .execute(
+            "insert into auth.users (id, email) values ($1, $2)",
+            &[&user, &format!("{user}@bench.example")],
+        )
+        .await?;
+    let db = connect(url).await?;
+    let enqueue = db
+        .prepare(
+            "select public.enqueue_music_request(p_emotion => 'joy', p_intensity => 0.6,
+                    p_idempotency_key => $1, p_user_id => $2, p_queue => $3) ->> 'queue_position'",
+        )
+        .await?;
+    let mut times = Vec::with_capacity(samples as usize);
+    for i in 0..samples {
+        let key = format!("behind-{i}");
+        let started = Instant::now();
+        let position: String = db.query_one(&enqueue, &[&key, &user, &queue]).await?.get(0);
+        times.push(started.elapsed());
+        anyhow::ensure!(position == "1000", "expected the bound, got {position}");
+    }
+    times.sort();
+    let started = Instant::now();
+    db.query_one(
+        "select count(*) from public.music_generation_queue
+          where queue = $1 and status = 'pending' and (priority, run_at) < (5, now())",
+        &[&queue],
+    )
+    .await?;
+    let full = started.elapsed().as_secs_f64() * 1000.0;
+    Ok((percentile(&times, 0.50), percentile(&times, 0.99), full))
+}
+
 /// `workers` connections claim `batch` at a time and complete each job,
 /// until `jobs` prefilled requests are done.
 async fn bench_claim_complete(
@@ -326,6 +374,7 @@ async fn main() -> Result<()> {
     let small = size("BENCH_SMALL_ROWS", 10_000);
     let big = size("BENCH_BIG_ROWS", 1_000_000);
     let tracks = size("BENCH_TRACKS", 200_000);
+    let waiting = size("BENCH_WAITING", 200_000);
 
     let admin = stack_tests::stack::connect(&url).await?;
     cleanup(&admin).await?;
@@ -346,6 +395,10 @@ async fn main() -> Result<()> {
         for conns in [1, 4] {
             let rate = bench_enqueue(&url, &users, conns, enqueues).await?;
             println!("enqueue                       {conns} conn(s)            {rate:>9.0} requests/s  ({enqueues} requests)");
+        }
+        if waiting > 0 {
+            let (p50, p99, full) = bench_enqueue_behind(&url, &users, waiting, 200).await?;
+            println!("enqueue behind {waiting} waiting  (place answered as 1000+)  p50 {p50:.3} ms  p99 {p99:.3} ms  (an unbounded count: {full:.1} ms)");
         }
         for workers in [1, 4] {
             for batch in [1, 5] {
