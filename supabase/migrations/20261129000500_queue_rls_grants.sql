@@ -223,8 +223,8 @@ grant execute on function
 create view public.my_music_requests
 with (security_invoker = true)
 as
-select q.id, q.queue, q.emotion, q.intensity, q.context, q.prompt, q.style, q.title, q.instrumental,
-       q.model, q.priority, q.status, q.attempts, q.max_attempts, q.run_at, q.suno_task_id,
+select q.id, q.queue, q.emotion, q.intensity, q.context, q.asked_style, q.asked_title, q.prompt, q.style, q.title, q.instrumental,
+       q.model, q.priority, q.status, q.attempts, q.max_attempts, q.run_at, q.queued_at, q.suno_task_id,
        q.provider_status, q.result, q.fallback_track_id, q.fallback_same_emotion, q.error_code,
        q.error_message, q.idempotency_key, q.created_at, q.started_at, q.submitted_at,
        q.completed_at, q.failed_at, q.updated_at
