@@ -65,7 +65,8 @@ impl AuthError {
         match self {
             InvalidCredentials => (StatusCode::BAD_REQUEST, "invalid_credentials"),
             EmailNotConfirmed => (StatusCode::BAD_REQUEST, "email_not_confirmed"),
-            UnsupportedGrantType => (StatusCode::BAD_REQUEST, "unsupported_grant_type"),
+            // GoTrue files an unknown grant under invalid_credentials.
+            UnsupportedGrantType => (StatusCode::BAD_REQUEST, "invalid_credentials"),
             Validation(_) => (StatusCode::BAD_REQUEST, "validation_failed"),
             BadJson(_) => (StatusCode::BAD_REQUEST, "bad_json"),
             RefreshTokenNotFound => (StatusCode::BAD_REQUEST, "refresh_token_not_found"),
@@ -152,6 +153,15 @@ mod tests {
                 })
             );
         }
+    }
+
+    #[test]
+    fn an_unknown_grant_is_filed_under_invalid_credentials() {
+        let body = AuthError::UnsupportedGrantType.body(None);
+        assert_eq!(
+            body,
+            json!({ "code": 400, "error_code": "invalid_credentials", "msg": "unsupported_grant_type" })
+        );
     }
 
     #[test]
