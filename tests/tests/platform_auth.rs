@@ -276,3 +276,63 @@ async fn devstack_user_add_makes_a_user_who_signs_in_with_the_admin_claim() {
         .unwrap();
     assert!(!again.status.success(), "a second user with one email");
 }
+
+async fn refresh(env: &StackEnv, token: &str) -> reqwest::Response {
+    auth(
+        env,
+        reqwest::Method::POST,
+        "/token?grant_type=refresh_token",
+    )
+    .json(&json!({ "refresh_token": token }))
+    .send()
+    .await
+    .unwrap()
+}
+
+#[tokio::test]
+async fn one_refresh_token_used_twice_at_once_rotates_once() {
+    let env = env();
+    let email = unique_email();
+    create_user(&env, &email, json!({})).await;
+    let session: Value = sign_in(&env, &email, PASSWORD).await.json().await.unwrap();
+    let token = session["refresh_token"].as_str().unwrap();
+
+    let attempts = (0..8).map(|_| refresh(&env, token));
+    let statuses: Vec<StatusCode> = futures::future::join_all(attempts)
+        .await
+        .iter()
+        .map(|response| response.status())
+        .collect();
+    let rotated = statuses.iter().filter(|s| **s == StatusCode::OK).count();
+    assert_eq!(rotated, 1, "{statuses:?}");
+    assert!(statuses
+        .iter()
+        .all(|s| *s == StatusCode::OK || *s == StatusCode::BAD_REQUEST));
+}
+
+#[tokio::test]
+async fn a_local_sign_out_ends_only_that_session() {
+    let env = env();
+    let email = unique_email();
+    create_user(&env, &email, json!({})).await;
+    let phone: Value = sign_in(&env, &email, PASSWORD).await.json().await.unwrap();
+    let laptop: Value = sign_in(&env, &email, PASSWORD).await.json().await.unwrap();
+
+    let signed_out = auth(&env, reqwest::Method::POST, "/logout?scope=local")
+        .bearer_auth(phone["access_token"].as_str().unwrap())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(signed_out.status(), StatusCode::NO_CONTENT);
+
+    let ended = refresh(&env, phone["refresh_token"].as_str().unwrap()).await;
+    assert_eq!(ended.status(), StatusCode::BAD_REQUEST);
+    let still = refresh(&env, laptop["refresh_token"].as_str().unwrap()).await;
+    assert_eq!(still.status(), StatusCode::OK);
+    let user = auth(&env, reqwest::Method::GET, "/user")
+        .bearer_auth(laptop["access_token"].as_str().unwrap())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(user.status(), StatusCode::OK);
+}

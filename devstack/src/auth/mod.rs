@@ -103,7 +103,7 @@ impl AuthService {
             (Method::POST, "/admin/users") => {
                 require_admin(request.headers())?;
                 let body = json_body(request).await?;
-                self.create_user(&body).await
+                self.create_user(body).await
             }
             (Method::POST, "/signup") => Err(AuthError::SignupDisabled),
             _ => Err(AuthError::NotFound),
@@ -117,14 +117,15 @@ impl AuthService {
             return Err(AuthError::Validation("missing email or phone"));
         }
         let db = self.db.client().await?;
-        let candidate = store::find_by_email(&db, &email).await?;
         // One answer for an unknown email and a wrong password, so the
         // endpoint does not tell which emails have accounts.
-        let Some(candidate) = candidate
-            .filter(|found| password::matches(password, found.encrypted_password.as_deref()))
-        else {
+        let Some(candidate) = store::find_by_email(&db, &email).await? else {
             return Err(AuthError::InvalidCredentials);
         };
+        let (password, hash) = (password.to_string(), candidate.encrypted_password.clone());
+        if !off_the_runtime(move || password::matches(&password, hash.as_deref())).await {
+            return Err(AuthError::InvalidCredentials);
+        }
         if !candidate.email_confirmed {
             return Err(AuthError::EmailNotConfirmed);
         }
@@ -187,12 +188,21 @@ impl AuthService {
         Ok(StatusCode::NO_CONTENT.into_response())
     }
 
-    async fn create_user(&self, body: &Value) -> Result<Response, AuthError> {
-        let new_user = new_user_from(body)?;
+    async fn create_user(&self, body: Value) -> Result<Response, AuthError> {
+        let new_user = off_the_runtime(move || new_user_from(&body)).await?;
         let db = self.db.client().await?;
         let user = store::create_user(&db, &new_user).await?;
         Ok(axum::Json(user).into_response())
     }
+}
+
+/// Runs bcrypt (tens of milliseconds of CPU, more in a debug build) on
+/// tokio's blocking pool, so that a sign-in does not stall the gateway's
+/// other requests.
+async fn off_the_runtime<T: Send + 'static>(work: impl FnOnce() -> T + Send + 'static) -> T {
+    tokio::task::spawn_blocking(work)
+        .await
+        .expect("password hashing does not panic")
 }
 
 /// Who called, once `authenticate` accepted the token.
