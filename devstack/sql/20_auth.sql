@@ -17,6 +17,41 @@ create table if not exists auth.users (
   updated_at timestamptz not null default now()
 );
 
+-- The columns of Supabase's auth.users that the sign-in service reads and
+-- writes. Added one by one so that a cluster made by an older devstack
+-- gains them at the next start.
+alter table auth.users
+  add column if not exists encrypted_password text,
+  add column if not exists email_confirmed_at timestamptz,
+  add column if not exists last_sign_in_at timestamptz,
+  add column if not exists is_anonymous boolean not null default false;
+
+-- One row per signed-in device, as in Supabase: the access token's
+-- `session_id` claim names it, and signing out deletes it.
+create table if not exists auth.sessions (
+  id uuid primary key default gen_random_uuid(),
+  user_id uuid not null references auth.users (id) on delete cascade,
+  aal text not null default 'aal1',
+  created_at timestamptz not null default now(),
+  updated_at timestamptz not null default now(),
+  refreshed_at timestamptz
+);
+create index if not exists sessions_user_id_idx on auth.sessions (user_id);
+
+-- Refresh tokens rotate: each use revokes the token and issues a child
+-- (`parent` links them). Supabase keeps `user_id` as text here.
+create table if not exists auth.refresh_tokens (
+  id bigserial primary key,
+  token text not null unique,
+  user_id varchar(255) not null,
+  session_id uuid not null references auth.sessions (id) on delete cascade,
+  parent text,
+  revoked boolean not null default false,
+  created_at timestamptz not null default now(),
+  updated_at timestamptz not null default now()
+);
+create index if not exists refresh_tokens_session_id_idx on auth.refresh_tokens (session_id);
+
 -- The claims of the current request, whichever way PostgREST set them
 -- (one JSON setting since v9, one setting per claim before).
 create or replace function auth.jwt() returns jsonb

@@ -6,8 +6,11 @@
 //! - `/functions/v1/<name>/*` → that function as `/<name>/*`; with
 //!   `verify_jwt` a valid JWT is required before the function runs. Preflight
 //!   `OPTIONS` goes through unchecked: a hosted function answers its own CORS.
+//! - `/auth/v1/*` → the sign-in service (`auth/`), after the same `apikey`
+//!   check as `/rest/v1`, with the same CORS.
 //! - anything else → the built web app, with `index.html` for client routes.
 
+use crate::auth::{self, AuthService};
 use crate::config::StackConfig;
 use crate::functions::EdgeFunction;
 use crate::keys;
@@ -33,6 +36,7 @@ pub struct Gateway {
     functions: HashMap<String, EdgeFunction>,
     static_dir: PathBuf,
     project_keys: [String; 2],
+    auth: AuthService,
     client: reqwest::Client,
 }
 
@@ -47,6 +51,7 @@ impl Gateway {
                 .collect(),
             static_dir: config.static_dir.clone(),
             project_keys: [keys::anon_key(), keys::service_role_key()],
+            auth: AuthService::new(config),
             client: reqwest::Client::builder()
                 .redirect(reqwest::redirect::Policy::none())
                 .build()
@@ -69,6 +74,10 @@ async fn route(State(gateway): State<Arc<Gateway>>, request: Request) -> Respons
         let rest = rest.to_string();
         return with_cors(rest_api(&gateway, request, &rest).await);
     }
+    if let Some(rest) = path.strip_prefix("/auth/v1") {
+        let rest = rest.to_string();
+        return auth::expose_api_version(with_cors(auth_api(&gateway, request, &rest).await));
+    }
     if let Some(rest) = path.strip_prefix("/functions/v1/") {
         let rest = rest.to_string();
         return function(&gateway, request, &rest).await;
@@ -80,11 +89,34 @@ async fn rest_api(gateway: &Gateway, mut request: Request, rest: &str) -> Respon
     if request.method() == Method::OPTIONS {
         return preflight(request.headers());
     }
-    let Some(apikey) = api_key(&request) else {
-        return error(StatusCode::UNAUTHORIZED, "No API key found in request");
+    if let Some(refused) = refuse_without_api_key(gateway, &mut request) {
+        return refused;
+    }
+    let target = format!("{}{}", gateway.postgrest, path_and_query(rest, &request));
+    forward(gateway, request, target).await
+}
+
+async fn auth_api(gateway: &Gateway, mut request: Request, rest: &str) -> Response {
+    if request.method() == Method::OPTIONS {
+        return preflight(request.headers());
+    }
+    if let Some(refused) = refuse_without_api_key(gateway, &mut request) {
+        return refused;
+    }
+    gateway.auth.handle(request, rest).await
+}
+
+/// Kong's key check: an `apikey` equal to a project key, which becomes the
+/// bearer when the caller sent no `Authorization`. Returns the refusal, if any.
+fn refuse_without_api_key(gateway: &Gateway, request: &mut Request) -> Option<Response> {
+    let Some(apikey) = api_key(request) else {
+        return Some(error(
+            StatusCode::UNAUTHORIZED,
+            "No API key found in request",
+        ));
     };
     if !gateway.project_keys.contains(&apikey) {
-        return error(StatusCode::UNAUTHORIZED, "Invalid API key");
+        return Some(error(StatusCode::UNAUTHORIZED, "Invalid API key"));
     }
     let headers = request.headers_mut();
     if !headers.contains_key(header::AUTHORIZATION) {
@@ -92,8 +124,7 @@ async fn rest_api(gateway: &Gateway, mut request: Request, rest: &str) -> Respon
             headers.insert(header::AUTHORIZATION, value);
         }
     }
-    let target = format!("{}{}", gateway.postgrest, path_and_query(rest, &request));
-    forward(gateway, request, target).await
+    None
 }
 
 async fn function(gateway: &Gateway, request: Request, rest: &str) -> Response {

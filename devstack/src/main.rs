@@ -6,11 +6,13 @@
 //! devstack reset               stop and delete the database, logs and state
 //! devstack env                 KEY=value lines for clients and tests
 //! devstack token --user UUID [--admin]   a user JWT
+//! devstack user add --email E --password P [--admin]   a user who can sign in
 //! ```
 //!
 //! Settings come from `DEVSTACK_*` variables (see `config.rs`); `scripts/dev`
 //! sets them for this repository.
 
+mod auth;
 mod config;
 mod control;
 mod functions;
@@ -29,8 +31,8 @@ use anyhow::{bail, Result};
 use config::StackConfig;
 use std::process::ExitCode;
 
-const USAGE: &str =
-    "usage: devstack run | up | down | status | reset | env | token --user UUID [--admin]";
+const USAGE: &str = "usage: devstack run | up | down | status | reset | env \
+    | token --user UUID [--admin] | user add --email E --password P [--admin]";
 
 #[tokio::main]
 async fn main() -> ExitCode {
@@ -61,6 +63,7 @@ async fn dispatch(args: &[String]) -> Result<()> {
         "down" => control::down(&config).await,
         "status" => control::status(&config).await,
         "reset" => control::reset(&config).await,
+        "user" => auth::command::user(&config, &args[1..]).await,
         "env" => {
             print_env(&config);
             Ok(())
