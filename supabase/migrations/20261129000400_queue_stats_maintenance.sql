@@ -62,7 +62,9 @@ begin
          processing_count = d.processing_count + excluded.processing_count;
   get diagnostics v_rows = row_count;
 
-  update public.music_queue_stats_horizon set horizon = v_new, updated_at = now();
+  -- The WHERE names the single row: hosted API sessions refuse an UPDATE
+  -- without one (safeupdate), and this runs through /rest/v1/rpc.
+  update public.music_queue_stats_horizon set horizon = v_new, updated_at = now() where id;
   return v_rows;
 end
 $$;
