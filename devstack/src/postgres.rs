@@ -102,7 +102,10 @@ pub fn start(config: &StackConfig, data: &Path, run_as: Option<RunAs>) -> Result
 /// see `sql/10_roles.sql`); without it PostgREST could not even log in, so
 /// say so before starting rather than in PostgREST's log.
 fn require_safeupdate(config: &StackConfig) -> Result<()> {
-    let library = config.pg_bin_dir.with_file_name("lib").join("safeupdate.so");
+    let library = config
+        .pg_bin_dir
+        .with_file_name("lib")
+        .join("safeupdate.so");
     if !library.exists() {
         bail!(
             "{} is missing: run scripts/setup, which builds devstack/safeupdate",
