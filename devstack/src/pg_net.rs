@@ -17,6 +17,8 @@ mod transfer;
 use crate::config::StackConfig;
 use anyhow::Result;
 use futures_util::{stream, StreamExt};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::sync::mpsc;
 use tokio_postgres::{AsyncMessage, Client, NoTls};
@@ -27,6 +29,17 @@ use transfer::{Outcome, QueuedRequest};
 const SAFETY_POLL: Duration = Duration::from_secs(5);
 /// How often old responses are pruned.
 const PRUNE_EVERY: Duration = Duration::from_secs(60);
+
+/// Set when the worker's future is dropped (the stack stops, aborting the
+/// task), so that a batch in flight on its blocking thread gives up instead
+/// of holding the shutdown until its slowest request ends.
+struct CancelOnDrop(Arc<AtomicBool>);
+
+impl Drop for CancelOnDrop {
+    fn drop(&mut self) {
+        self.0.store(true, Ordering::Relaxed);
+    }
+}
 
 /// Runs the worker until the task is aborted, reconnecting after errors.
 pub async fn run(config: StackConfig) {
@@ -55,6 +68,8 @@ async fn run_connected(config: &StackConfig) -> Result<()> {
         Ok(())
     });
     client.batch_execute("listen devstack_pg_net").await?;
+    let cancelled = Arc::new(AtomicBool::new(false));
+    let _cancel_on_drop = CancelOnDrop(cancelled.clone());
     let mut pruned = Instant::now();
     loop {
         if driver.is_finished() {
@@ -66,8 +81,10 @@ async fn run_connected(config: &StackConfig) -> Result<()> {
         }
         let batch = take_batch(&client).await?;
         if !batch.is_empty() {
+            let cancelled = cancelled.clone();
             let outcomes =
-                tokio::task::spawn_blocking(move || transfer::send_batch(batch)).await??;
+                tokio::task::spawn_blocking(move || transfer::send_batch(batch, &cancelled))
+                    .await??;
             record_batch(&mut client, &outcomes).await?;
             continue;
         }

@@ -9,6 +9,7 @@
 use curl::easy::{Easy2, Handler, List, WriteError};
 use curl::multi::{Easy2Handle, Multi};
 use serde_json::{Map, Value};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 /// The version pg_net puts in its User-Agent (`pg_net/<EXTVERSION>`).
@@ -58,11 +59,17 @@ pub enum BatchError {
     Multi(#[from] curl::MultiError),
     #[error("curl handle: {0}")]
     Easy(#[from] curl::Error),
+    #[error("the worker stopped while the batch was in flight")]
+    Cancelled,
 }
 
 /// Sends every request of the batch at once and returns each outcome by id,
-/// once the slowest has finished or timed out.
-pub fn send_batch(batch: Vec<QueuedRequest>) -> Result<Vec<(i64, Outcome)>, BatchError> {
+/// once the slowest has finished or timed out. Gives up as soon as
+/// `cancelled` is set (the stack is stopping).
+pub fn send_batch(
+    batch: Vec<QueuedRequest>,
+    cancelled: &AtomicBool,
+) -> Result<Vec<(i64, Outcome)>, BatchError> {
     let multi = Multi::new();
     let mut outcomes = Vec::new();
     let mut in_flight: Vec<(i64, i32, Easy2Handle<Collector>)> = Vec::new();
@@ -77,6 +84,9 @@ pub fn send_batch(batch: Vec<QueuedRequest>) -> Result<Vec<(i64, Outcome)>, Batc
         }
     }
     while multi.perform()? > 0 {
+        if cancelled.load(Ordering::Relaxed) {
+            return Err(BatchError::Cancelled);
+        }
         multi.wait(&mut [], POLL)?;
     }
     let mut results = vec![None; in_flight.len()];
