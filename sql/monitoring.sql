@@ -38,11 +38,13 @@ select id, created, status_code, timed_out, error_msg, left(content, 300) as con
  order by created desc
  limit 50;
 
--- 5. HTTP outcomes per hour: how many calls, how many failed.
+-- 5. HTTP outcomes per hour: how many calls, how many failed. pg_net before
+--    0.19.6 leaves timed_out NULL on every failure, so a timeout is also
+--    recognised by its error text (the same on every version).
 select date_trunc('hour', created) as hour,
        count(*) as calls,
        count(*) filter (where status_code between 200 and 299) as ok,
-       count(*) filter (where timed_out) as timed_out,
+       count(*) filter (where timed_out or error_msg like 'Timeout of%') as timed_out,
        count(*) filter (where error_msg is not null) as transport_errors,
        count(*) filter (where status_code >= 300) as http_errors
   from net._http_response

@@ -41,3 +41,20 @@ alter default privileges for role postgres in schema public
   grant all on functions to anon, authenticated, service_role;
 alter default privileges for role postgres in schema public
   grant all on sequences to anon, authenticated, service_role;
+
+-- API sessions as hosted runs them. PostgREST logs in as authenticator and
+-- applies the settings of the role it switches to for each request, so a
+-- slow RPC is cut off at these limits (57014, "canceling statement due to
+-- statement timeout") as it would be on hosted: anon after 3 s, authenticated
+-- after 8 s, service_role at authenticator's 8 s. Waiting for a lock counts
+-- separately (lock_timeout).
+alter role authenticator set statement_timeout = '8s';
+alter role authenticator set lock_timeout = '8s';
+alter role anon set statement_timeout = '3s';
+alter role authenticated set statement_timeout = '8s';
+
+-- Hosted loads pg-safeupdate into every authenticator session: an UPDATE or
+-- DELETE without a WHERE clause fails (21000), even inside a function called
+-- through /rest/v1/rpc. devstack's own version is in devstack/safeupdate/,
+-- installed by scripts/setup. Direct postgres sessions are not affected.
+alter role authenticator set session_preload_libraries = 'safeupdate';

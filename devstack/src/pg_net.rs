@@ -2,49 +2,43 @@
 //!
 //! `net.http_*` calls queue rows in `net.http_request_queue`; an insert
 //! trigger sends NOTIFY, which Postgres delivers only at commit, so a request
-//! from a rolled-back transaction is never seen, let alone sent. The worker
-//! takes the queued rows (deleting them, as pg_net does), sends them all at
-//! once, each with its own timeout, and writes one `net._http_response` row per
-//! request with pg_net's columns and error texts. Rows older than the TTL
-//! (`pg_net.ttl`, 6 hours by default) are deleted.
+//! from a rolled-back transaction is never seen, let alone sent.
+//!
+//! The worker works in batches, as the real one does: it takes (and deletes)
+//! up to `pg_net.batch_size` (200) queued rows, sends them all at once with
+//! libcurl, and takes nothing more until every request of the batch has
+//! finished or timed out. The batch's `net._http_response` rows are then
+//! written in one transaction, so they appear together. A slow request thus
+//! holds back everything queued after it, as on a hosted project. Rows older
+//! than the TTL (`pg_net.ttl`, 6 hours by default) are deleted.
+
+mod transfer;
 
 use crate::config::StackConfig;
 use anyhow::Result;
 use futures_util::{stream, StreamExt};
-use serde_json::{Map, Value};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 use tokio::sync::mpsc;
 use tokio_postgres::{AsyncMessage, Client, NoTls};
+use transfer::{Outcome, QueuedRequest};
 
-/// The version pg_net puts in its User-Agent.
-const USER_AGENT: &str = "pg_net/v0.14.0";
-/// How many queued requests one query takes (pg_net's `batch_size`).
-const BATCH_SIZE: i64 = 200;
 /// A pass also runs this often, in case a notification was missed while
 /// reconnecting.
 const SAFETY_POLL: Duration = Duration::from_secs(5);
 /// How often old responses are pruned.
 const PRUNE_EVERY: Duration = Duration::from_secs(60);
 
-/// One queued request, as pg_net's worker reads it.
-struct QueuedRequest {
-    id: i64,
-    method: String,
-    url: String,
-    headers: Value,
-    body: Option<Vec<u8>>,
-    timeout_ms: i32,
-}
+/// Set when the worker's future is dropped (the stack stops, aborting the
+/// task), so that a batch in flight on its blocking thread gives up instead
+/// of holding the shutdown until its slowest request ends.
+struct CancelOnDrop(Arc<AtomicBool>);
 
-/// What happened to one request, in `net._http_response`'s terms.
-struct Outcome {
-    status_code: Option<i32>,
-    content_type: Option<String>,
-    headers: Option<Value>,
-    content: Option<String>,
-    timed_out: bool,
-    error_msg: Option<String>,
+impl Drop for CancelOnDrop {
+    fn drop(&mut self) {
+        self.0.store(true, Ordering::Relaxed);
+    }
 }
 
 /// Runs the worker until the task is aborted, reconnecting after errors.
@@ -58,8 +52,7 @@ pub async fn run(config: StackConfig) {
 }
 
 async fn run_connected(config: &StackConfig) -> Result<()> {
-    let (client, mut connection) = tokio_postgres::connect(&config.db_url(), NoTls).await?;
-    let client = Arc::new(client);
+    let (mut client, mut connection) = tokio_postgres::connect(&config.db_url(), NoTls).await?;
     let (wake, mut woken) = mpsc::unbounded_channel();
     let driver = tokio::spawn(async move {
         let mut messages = stream::poll_fn(move |cx| connection.poll_message(cx));
@@ -75,53 +68,48 @@ async fn run_connected(config: &StackConfig) -> Result<()> {
         Ok(())
     });
     client.batch_execute("listen devstack_pg_net").await?;
-    let http = reqwest::Client::builder().user_agent(USER_AGENT).build()?;
-    let mut prune = tokio::time::interval(PRUNE_EVERY);
+    let cancelled = Arc::new(AtomicBool::new(false));
+    let _cancel_on_drop = CancelOnDrop(cancelled.clone());
+    let mut pruned = Instant::now();
     loop {
         if driver.is_finished() {
             anyhow::bail!("the database connection closed");
         }
-        send_queued(&client, &http).await?;
+        if pruned.elapsed() >= PRUNE_EVERY {
+            prune_responses(&client).await?;
+            pruned = Instant::now();
+        }
+        let batch = take_batch(&client).await?;
+        if !batch.is_empty() {
+            let cancelled = cancelled.clone();
+            let outcomes =
+                tokio::task::spawn_blocking(move || transfer::send_batch(batch, &cancelled))
+                    .await??;
+            record_batch(&mut client, &outcomes).await?;
+            continue;
+        }
         tokio::select! {
             _ = woken.recv() => {}
             _ = tokio::time::sleep(SAFETY_POLL) => {}
-            _ = prune.tick() => prune_responses(&client).await?,
         }
     }
 }
 
-/// Takes every queued request and sends each on its own task, which records
-/// the outcome when it comes: a slow call (the worker's runs for minutes)
-/// never holds back the requests queued after it.
-async fn send_queued(client: &Arc<Client>, http: &reqwest::Client) -> Result<()> {
-    loop {
-        let batch = take_batch(client).await?;
-        if batch.is_empty() {
-            return Ok(());
-        }
-        for request in batch {
-            let (client, http) = (client.clone(), http.clone());
-            tokio::spawn(async move {
-                let outcome = send(&http, &request).await;
-                if let Err(error) = record(&client, request.id, &outcome).await {
-                    eprintln!(
-                        "pg_net worker: recording response {}: {error:#}",
-                        request.id
-                    );
-                }
-            });
-        }
-    }
-}
-
+/// Takes the oldest queued requests, at most `pg_net.batch_size` of them,
+/// with their headers as `Name: value` lines, as the extension reads them.
 async fn take_batch(client: &Client) -> Result<Vec<QueuedRequest>> {
     let rows = client
         .query(
-            "delete from net.http_request_queue
-             where id in (select id from net.http_request_queue order by id limit $1
-                          for update skip locked)
-             returning id, method::text, url, headers, body, timeout_milliseconds",
-            &[&BATCH_SIZE],
+            "with batch as (
+               select id from net.http_request_queue
+               order by id
+               limit coalesce(nullif(current_setting('pg_net.batch_size', true), '')::int, 200)
+             )
+             delete from net.http_request_queue q using batch where q.id = batch.id
+             returning q.id, q.method::text, q.url, q.timeout_milliseconds,
+                       array(select key || ': ' || value from jsonb_each_text(q.headers)),
+                       q.body",
+            &[],
         )
         .await?;
     Ok(rows
@@ -130,92 +118,28 @@ async fn take_batch(client: &Client) -> Result<Vec<QueuedRequest>> {
             id: row.get(0),
             method: row.get(1),
             url: row.get(2),
-            headers: row.get(3),
-            body: row.get(4),
-            timeout_ms: row.get(5),
+            timeout_ms: row.get(3),
+            headers: row.get(4),
+            body: row.get(5),
         })
         .collect())
 }
 
-async fn send(http: &reqwest::Client, request: &QueuedRequest) -> Outcome {
-    let method =
-        reqwest::Method::from_bytes(request.method.as_bytes()).unwrap_or(reqwest::Method::GET);
-    let timeout = Duration::from_millis(request.timeout_ms.max(0) as u64);
-    let mut builder = http.request(method, &request.url).timeout(timeout);
-    if let Some(headers) = request.headers.as_object() {
-        for (name, value) in headers {
-            let value = value
-                .as_str()
-                .map(str::to_string)
-                .unwrap_or(value.to_string());
-            builder = builder.header(name.as_str(), value);
-        }
-    }
-    if let Some(body) = &request.body {
-        builder = builder.body(body.clone());
-    }
-    match builder.send().await {
-        Ok(response) => answered(response).await,
-        Err(error) => failed(&error, request.timeout_ms),
-    }
-}
-
-async fn answered(response: reqwest::Response) -> Outcome {
-    let status = response.status().as_u16() as i32;
-    let mut headers = Map::new();
-    for (name, value) in response.headers() {
-        headers.insert(
-            name.to_string(),
-            Value::String(String::from_utf8_lossy(value.as_bytes()).into_owned()),
-        );
-    }
-    let content_type = response
-        .headers()
-        .get(reqwest::header::CONTENT_TYPE)
-        .and_then(|value| value.to_str().ok())
-        .map(str::to_string);
-    let content = response
-        .bytes()
-        .await
-        .map(|bytes| String::from_utf8_lossy(&bytes).into_owned())
-        .ok();
-    Outcome {
-        status_code: Some(status),
-        content_type,
-        headers: Some(Value::Object(headers)),
-        content,
-        timed_out: false,
-        error_msg: None,
-    }
-}
-
-/// pg_net's error texts (curl's), so monitoring queries match either.
-fn failed(error: &reqwest::Error, timeout_ms: i32) -> Outcome {
-    let (timed_out, message) = if error.is_timeout() {
-        (true, format!("Timeout of {timeout_ms} ms reached"))
-    } else if error.is_connect() {
-        (false, "Couldn't connect to server".to_string())
-    } else {
-        (false, format!("{error}"))
-    };
-    Outcome {
-        status_code: None,
-        content_type: None,
-        headers: None,
-        content: None,
-        timed_out,
-        error_msg: Some(message),
-    }
-}
-
-async fn record(client: &Client, id: i64, outcome: &Outcome) -> Result<()> {
-    client
-        .execute(
+/// Writes the outcomes of one batch in one transaction.
+async fn record_batch(client: &mut Client, outcomes: &[(i64, Outcome)]) -> Result<()> {
+    let tx = client.transaction().await?;
+    let insert = tx
+        .prepare(
             "insert into net._http_response
                (id, status_code, content_type, headers, content, timed_out, error_msg)
              values ($1, $2, $3, $4, $5, $6, $7)",
+        )
+        .await?;
+    for (id, outcome) in outcomes {
+        tx.execute(
+            &insert,
             &[
-                &id,
+                id,
                 &outcome.status_code,
                 &outcome.content_type,
                 &outcome.headers,
@@ -225,6 +149,8 @@ async fn record(client: &Client, id: i64, outcome: &Outcome) -> Result<()> {
             ],
         )
         .await?;
+    }
+    tx.commit().await?;
     Ok(())
 }
 

@@ -73,6 +73,7 @@ pub async fn init_cluster(config: &StackConfig, run_as: Option<RunAs>) -> Result
 
 /// Starts the server on the configured port with pg_cron preloaded.
 pub fn start(config: &StackConfig, data: &Path, run_as: Option<RunAs>) -> Result<ManagedChild> {
+    require_safeupdate(config)?;
     let mut server = Command::new(config.pg_bin_dir.join("postgres"));
     server
         .arg("-D")
@@ -98,6 +99,23 @@ pub fn start(config: &StackConfig, data: &Path, run_as: Option<RunAs>) -> Result
         server.arg("-c").arg(setting);
     }
     process::spawn("postgres", server, &config.log_path("postgres"), run_as)
+}
+
+/// API sessions load devstack's safeupdate extension (`devstack/safeupdate/`,
+/// see `sql/10_roles.sql`); without it PostgREST could not even log in, so
+/// say so before starting rather than in PostgREST's log.
+fn require_safeupdate(config: &StackConfig) -> Result<()> {
+    let library = config
+        .pg_bin_dir
+        .with_file_name("lib")
+        .join("safeupdate.so");
+    if !library.exists() {
+        bail!(
+            "{} is missing: run scripts/setup, which builds devstack/safeupdate",
+            library.display()
+        );
+    }
+    Ok(())
 }
 
 /// Waits until the server accepts connections, or fails naming the log.

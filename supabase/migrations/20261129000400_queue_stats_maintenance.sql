@@ -69,7 +69,9 @@ begin
          total_seconds_sum = d.total_seconds_sum + excluded.total_seconds_sum;
   get diagnostics v_rows = row_count;
 
-  update public.music_queue_stats_horizon set horizon = v_new, updated_at = now();
+  -- The WHERE names the single row: hosted API sessions refuse an UPDATE
+  -- without one (safeupdate), and this runs through /rest/v1/rpc.
+  update public.music_queue_stats_horizon set horizon = v_new, updated_at = now() where id;
   return v_rows;
 end
 $$;

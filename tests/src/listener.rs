@@ -36,6 +36,11 @@ pub enum Answer {
     Ok,
     /// Reads the request and never answers.
     Never,
+    /// `200 OK` with no body and a header whose name is not lower case
+    /// (`X-Request-Tag: Tagged`).
+    Empty,
+    /// Like `Ok`, after the given delay.
+    After(Duration),
 }
 
 /// A listener on an ephemeral port.
@@ -94,17 +99,28 @@ async fn serve(mut stream: TcpStream, answer: Answer, log: Arc<Mutex<Vec<Receive
         return;
     };
     log.lock().expect("not poisoned").push(request);
-    match answer {
-        Answer::Ok => {
-            let body = r#"{"ok":true}"#;
-            let reply = format!(
-                "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
-                body.len()
-            );
-            let _ = stream.write_all(reply.as_bytes()).await;
+    let reply = match answer {
+        Answer::Never => {
+            tokio::time::sleep(Duration::from_secs(600)).await;
+            return;
         }
-        Answer::Never => tokio::time::sleep(Duration::from_secs(600)).await,
-    }
+        Answer::Empty => "HTTP/1.1 200 OK\r\nX-Request-Tag: Tagged\r\ncontent-length: 0\r\nconnection: close\r\n\r\n".to_string(),
+        Answer::After(delay) => {
+            tokio::time::sleep(delay).await;
+            ok_reply()
+        }
+        Answer::Ok => ok_reply(),
+    };
+    let _ = stream.write_all(reply.as_bytes()).await;
+}
+
+/// `200 OK` with `{"ok":true}`.
+fn ok_reply() -> String {
+    let body = r#"{"ok":true}"#;
+    format!(
+        "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+        body.len()
+    )
 }
 
 async fn read_request(stream: &mut TcpStream) -> Option<Received> {

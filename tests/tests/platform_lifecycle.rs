@@ -1,6 +1,7 @@
 //! `up`, `down` and persistence of the stack, driven through the devstack
 //! binary itself. Runs last against the fixture stack, which it leaves up.
 
+use stack_tests::listener::{Answer, Listener};
 use stack_tests::StackEnv;
 use std::path::PathBuf;
 use std::process::Command;
@@ -80,8 +81,29 @@ async fn up_twice_down_and_up_again_keep_one_stack_and_its_data() {
         pids.len() >= 4,
         "postgres, postgrest and two functions: {pids:?}"
     );
+    // A pg_net request in flight (a batch waits for its slowest request)
+    // must not hold the stop back until it times out.
+    let silent = Listener::start(Answer::Never).await;
+    let db = env.db().await.unwrap();
+    db.execute(
+        "select net.http_get($1, timeout_milliseconds := 120000)",
+        &[&format!("{}/in-flight", silent.url())],
+    )
+    .await
+    .unwrap();
+    drop(db);
+    silent
+        .wait_for(Duration::from_secs(10), |r| r.target == "/in-flight")
+        .await
+        .expect("the request is in flight");
+
     let down = devstack("down");
     assert!(down.status.success(), "{down:?}");
+    let said = String::from_utf8_lossy(&down.stderr);
+    assert!(
+        !said.contains("did not stop"),
+        "the supervisor had to be killed: {said}"
+    );
     for pid in pids.iter().chain([&first]) {
         assert!(!alive(*pid), "process {pid} is still running after down");
     }

@@ -54,10 +54,7 @@ async fn a_committed_post_is_sent_like_pg_net_and_its_response_recorded() {
     assert_eq!(received.target, "/hook?q=a%20b");
     assert_eq!(received.header("content-type"), Some("application/json"));
     assert_eq!(received.header("apikey"), Some("k1"));
-    assert!(received
-        .header("user-agent")
-        .unwrap()
-        .starts_with("pg_net/"));
+    assert_eq!(received.header("user-agent"), Some("pg_net/0.20.4"));
     let body: Value = serde_json::from_str(&received.body).unwrap();
     assert_eq!(body, serde_json::json!({ "hello": "world" }));
 
@@ -125,10 +122,18 @@ async fn a_listener_that_never_answers_times_out() {
     let row = response_row(&db, id).await;
     assert_eq!(row.get::<_, Option<bool>>("timed_out"), Some(true));
     assert_eq!(row.get::<_, Option<i32>>("status_code"), None);
-    assert!(row
-        .get::<_, Option<String>>("error_msg")
+    // pg_net's text, with curl's timings of each step (printf's %f).
+    let message: String = row.get("error_msg");
+    let step = r"[0-9]+\.[0-9]{6} ms";
+    let pattern = format!(
+        r"^Timeout of 300 ms reached\. Total time: {step} \(DNS time: {step}, TCP/SSL handshake time: {step}, HTTP Request/Response time: {step}\)$"
+    );
+    let matches: bool = db
+        .query_one("select $1 ~ $2", &[&message, &pattern])
+        .await
         .unwrap()
-        .contains("Timeout"));
+        .get(0);
+    assert!(matches, "unexpected timeout text: {message}");
 }
 
 #[tokio::test]
@@ -171,39 +176,158 @@ async fn a_non_json_content_type_is_refused_like_pg_net() {
     assert_eq!(message, "Content-Type header must be \"application/json\"");
 }
 
+/// Queues a request in its own transaction and returns its id.
+async fn queue(db: &Client, sql: &str, url: String) -> i64 {
+    db.query_one(sql, &[&url]).await.unwrap().get(0)
+}
+
+async fn response_exists(db: &Client, id: i64) -> bool {
+    db.query_opt("select 1 from net._http_response where id = $1", &[&id])
+        .await
+        .unwrap()
+        .is_some()
+}
+
 #[tokio::test]
-async fn a_slow_request_does_not_hold_back_the_ones_queued_after_it() {
+async fn an_empty_body_is_null_and_header_names_keep_their_case() {
+    let db = db().await;
+    let listener = Listener::start(Answer::Empty).await;
+    let id = queue(
+        &db,
+        "select net.http_get($1)",
+        format!("{}/empty", listener.url()),
+    )
+    .await;
+    let row = response_row(&db, id).await;
+    assert_eq!(row.get::<_, Option<i32>>("status_code"), Some(200));
+    assert_eq!(row.get::<_, Option<String>>("content"), None);
+    let headers: Value = row.get("headers");
+    assert_eq!(headers["X-Request-Tag"], "Tagged", "headers: {headers}");
+    assert!(headers.get("x-request-tag").is_none());
+}
+
+#[tokio::test]
+async fn an_unknown_host_is_a_resolve_error() {
+    let db = db().await;
+    let id = queue(
+        &db,
+        "select net.http_get($1)",
+        "http://no-such-host.invalid/".into(),
+    )
+    .await;
+    let row = response_row(&db, id).await;
+    assert_eq!(row.get::<_, Option<i32>>("status_code"), None);
+    assert_eq!(row.get::<_, Option<bool>>("timed_out"), Some(false));
+    assert_eq!(
+        row.get::<_, Option<String>>("error_msg").as_deref(),
+        Some("Couldn't resolve host name")
+    );
+}
+
+#[tokio::test]
+async fn a_zero_timeout_means_no_timeout() {
+    let db = db().await;
+    let listener = Listener::start(Answer::After(Duration::from_millis(1500))).await;
+    let id = queue(
+        &db,
+        "select net.http_get($1, timeout_milliseconds := 0)",
+        format!("{}/patient", listener.url()),
+    )
+    .await;
+    let row = response_row(&db, id).await;
+    assert_eq!(row.get::<_, Option<i32>>("status_code"), Some(200));
+    assert_eq!(row.get::<_, Option<bool>>("timed_out"), Some(false));
+}
+
+#[tokio::test]
+async fn a_request_queued_while_a_slow_one_runs_is_sent_after_it_ends() {
     let db = db().await;
     let silent = Listener::start(Answer::Never).await;
     let answering = Listener::start(Answer::Ok).await;
-    let slow: i64 = db
-        .query_one(
-            "select net.http_post($1, timeout_milliseconds := 30000)",
-            &[&format!("{}/slow", silent.url())],
-        )
-        .await
-        .unwrap()
-        .get(0);
+    let slow = queue(
+        &db,
+        "select net.http_post($1, timeout_milliseconds := 2000)",
+        format!("{}/slow", silent.url()),
+    )
+    .await;
     silent
         .wait_for(Duration::from_secs(10), |r| r.target == "/slow")
         .await
         .expect("the slow request is in flight");
-    let quick: i64 = db
+    // Queued after the slow one's batch was taken: it goes in the next batch,
+    // which the worker takes only once the slow request has timed out.
+    let quick = queue(
+        &db,
+        "select net.http_get($1)",
+        format!("{}/quick", answering.url()),
+    )
+    .await;
+    answering
+        .wait_for(Duration::from_secs(15), |r| r.target == "/quick")
+        .await
+        .expect("the quick request is sent in the end");
+    assert!(
+        response_exists(&db, slow).await,
+        "the quick request went out before the slow one had ended"
+    );
+    let row = response_row(&db, quick).await;
+    assert_eq!(row.get::<_, Option<i32>>("status_code"), Some(200));
+}
+
+#[tokio::test]
+async fn the_responses_of_one_batch_appear_together() {
+    let mut db = db().await;
+    let delayed = Listener::start(Answer::After(Duration::from_millis(1500))).await;
+    let answering = Listener::start(Answer::Ok).await;
+    // One transaction: both rows are committed, and so taken, together.
+    let tx = db.transaction().await.unwrap();
+    let slow: i64 = tx
         .query_one(
             "select net.http_get($1)",
-            &[&format!("{}/quick", answering.url())],
+            &[&format!("{}/late", delayed.url())],
         )
         .await
         .unwrap()
         .get(0);
-    let row = response_row(&db, quick).await;
-    assert_eq!(row.get::<_, Option<i32>>("status_code"), Some(200));
-    let slow_done = db
-        .query_opt("select 1 from net._http_response where id = $1", &[&slow])
+    let quick: i64 = tx
+        .query_one(
+            "select net.http_get($1)",
+            &[&format!("{}/soon", answering.url())],
+        )
         .await
-        .unwrap();
+        .unwrap()
+        .get(0);
+    tx.commit().await.unwrap();
+
+    // Sent together...
+    answering
+        .wait_for(Duration::from_secs(10), |r| r.target == "/soon")
+        .await
+        .expect("the quick request is sent");
+    delayed
+        .wait_for(Duration::from_secs(1), |r| r.target == "/late")
+        .await
+        .expect("both requests of the batch are in flight at once");
+    // ...but the quick answer stays invisible until the slow one is in.
     assert!(
-        slow_done.is_none(),
-        "the slow request cannot have finished yet"
+        !response_exists(&db, quick).await,
+        "the quick response was visible before the batch ended"
     );
+    let ids = vec![slow, quick];
+    for _ in 0..200 {
+        let visible: i64 = db
+            .query_one(
+                "select count(*) from net._http_response where id = any($1)",
+                &[&ids],
+            )
+            .await
+            .unwrap()
+            .get(0);
+        if visible > 0 {
+            assert_eq!(visible, 2, "one response of the batch appeared alone");
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    panic!("no response of the batch appeared");
 }
