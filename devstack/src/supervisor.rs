@@ -3,15 +3,15 @@
 //!
 //! Order matters: the database first, then its schema, then PostgREST (so its
 //! schema cache sees the migrations), the simulator and the pg_net worker,
-//! the functions, and the gateway last, so that `SUPABASE_URL` answering
-//! means everything behind it is there.
+//! the functions, the gateway, so that `SUPABASE_URL` answering means
+//! everything behind it is there, and last the web app on its own origin.
 
 use crate::config::StackConfig;
 use crate::functions::{self, EdgeFunction};
 use crate::gateway::Gateway;
 use crate::parts::{self, Part, Probe};
 use crate::process::{ManagedChild, RunAs};
-use crate::{pg_net, pidfile, postgres, postgrest, schema};
+use crate::{pg_net, pidfile, postgres, postgrest, schema, web};
 use anyhow::{bail, Context, Result};
 use std::time::{Duration, Instant};
 use tokio::net::TcpListener;
@@ -23,7 +23,8 @@ use tokio::task::JoinHandle;
 struct Running {
     /// Processes, in start order (stopped in reverse).
     children: Vec<ManagedChild>,
-    /// In-process parts: simulator, pg_net worker, gateway.
+    /// In-process parts: simulator, pg_net worker, function supervisors,
+    /// gateway, web app.
     tasks: Vec<JoinHandle<()>>,
     parts: Vec<Part>,
 }
@@ -58,7 +59,8 @@ async fn start_all(config: &StackConfig, running: &mut Running) -> Result<()> {
     start_pg_net_worker(config, running);
     let functions = functions::discover(config)?;
     start_functions(config, &functions, running).await?;
-    start_gateway(config, &functions, running).await
+    start_gateway(config, &functions, running).await?;
+    start_web_app(config, running).await
 }
 
 async fn start_database(config: &StackConfig, running: &mut Running) -> Result<()> {
@@ -156,7 +158,8 @@ async fn start_functions(
             name,
             probe: Probe::Tcp(function.port),
             log,
-            pid: child.pid(),
+            // A function is started again when it dies: its pid changes.
+            pid: None,
         });
         running.children.push(child);
     }
@@ -190,6 +193,16 @@ async fn start_functions(
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
     }
+    // From now on each function has a task that starts it again when it dies.
+    let (started, others): (Vec<_>, Vec<_>) = running
+        .children
+        .drain(..)
+        .partition(|child| child.name.starts_with("function:"));
+    running.children = others;
+    for (function, child) in functions.iter().zip(started) {
+        let supervise = functions::supervise(config.clone(), function.clone(), child);
+        running.tasks.push(tokio::spawn(supervise));
+    }
     Ok(())
 }
 
@@ -210,6 +223,25 @@ async fn start_gateway(
     running.parts.push(Part {
         name: "gateway".into(),
         probe: Probe::Tcp(config.api_port),
+        log,
+        pid: None,
+    });
+    Ok(())
+}
+
+async fn start_web_app(config: &StackConfig, running: &mut Running) -> Result<()> {
+    let log = config.log_path("devstack");
+    parts::write_stage(config, "web", &log);
+    let listener = bind(config.web_port(), "web").await?;
+    let static_dir = config.static_dir.clone();
+    running.tasks.push(tokio::spawn(async move {
+        if let Err(error) = web::serve(listener, static_dir).await {
+            eprintln!("web app server stopped: {error}");
+        }
+    }));
+    running.parts.push(Part {
+        name: "web".into(),
+        probe: Probe::Tcp(config.web_port()),
         log,
         pid: None,
     });
