@@ -15,6 +15,7 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 use tokio::process::Command;
+use tokio::sync::watch;
 
 /// The shim that stands in for Supabase's edge runtime around `Deno.serve`.
 const EDGE_RUNTIME_SHIM: &str = include_str!("edge_runtime.ts");
@@ -175,11 +176,22 @@ fn log_path(config: &StackConfig, function: &EdgeFunction) -> PathBuf {
 
 /// Keeps a started function running: when its process ends (heap
 /// exhausted, wall clock reached, a crash), logs why and starts it again,
-/// as the hosted runtime boots a new worker for the next request. Runs until
-/// the task is aborted, which kills the process.
-pub async fn supervise(config: StackConfig, function: EdgeFunction, mut child: ManagedChild) {
+/// as the hosted runtime boots a new worker for the next request. Returns
+/// once `stop` changes, after stopping the process.
+pub async fn supervise(
+    config: StackConfig,
+    function: EdgeFunction,
+    mut child: ManagedChild,
+    mut stop: watch::Receiver<bool>,
+) {
     loop {
-        let status = child.wait().await;
+        let status = tokio::select! {
+            status = child.wait() => status,
+            _ = stop.changed() => {
+                child.stop(libc::SIGTERM, Duration::from_secs(5)).await;
+                return;
+            }
+        };
         let reason = match &status {
             Ok(status) => format!("exited ({status})"),
             Err(error) => format!("was lost ({error})"),

@@ -16,6 +16,7 @@ use anyhow::{bail, Context, Result};
 use std::time::{Duration, Instant};
 use tokio::net::TcpListener;
 use tokio::signal::unix::{signal, SignalKind};
+use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 /// Everything the supervisor owns while the stack runs.
@@ -23,9 +24,12 @@ use tokio::task::JoinHandle;
 struct Running {
     /// Processes, in start order (stopped in reverse).
     children: Vec<ManagedChild>,
-    /// In-process parts: simulator, pg_net worker, function supervisors,
-    /// gateway, web app.
+    /// In-process parts: simulator, pg_net worker, gateway, web app.
     tasks: Vec<JoinHandle<()>>,
+    /// One task per function, which starts it again when it dies.
+    function_tasks: Vec<JoinHandle<()>>,
+    /// Tells the function tasks to stop their processes and return.
+    stop_functions: Option<watch::Sender<bool>>,
     parts: Vec<Part>,
 }
 
@@ -158,8 +162,9 @@ async fn start_functions(
             name,
             probe: Probe::Tcp(function.port),
             log,
-            // A function is started again when it dies: its pid changes.
-            pid: None,
+            // The first process's: one started again after a death has
+            // another.
+            pid: child.pid(),
         });
         running.children.push(child);
     }
@@ -199,9 +204,12 @@ async fn start_functions(
         .drain(..)
         .partition(|child| child.name.starts_with("function:"));
     running.children = others;
+    let (stop, stopped) = watch::channel(false);
+    running.stop_functions = Some(stop);
     for (function, child) in functions.iter().zip(started) {
-        let supervise = functions::supervise(config.clone(), function.clone(), child);
-        running.tasks.push(tokio::spawn(supervise));
+        let supervise =
+            functions::supervise(config.clone(), function.clone(), child, stopped.clone());
+        running.function_tasks.push(tokio::spawn(supervise));
     }
     Ok(())
 }
@@ -281,6 +289,12 @@ async fn wait_for_shutdown(running: &mut Running) -> Result<()> {
 async fn stop_all(running: &mut Running) {
     for task in running.tasks.drain(..).rev() {
         task.abort();
+    }
+    if let Some(stop) = running.stop_functions.take() {
+        let _ = stop.send(true);
+    }
+    for task in running.function_tasks.drain(..) {
+        let _ = task.await;
     }
     while let Some(mut child) = running.children.pop() {
         let (signal, grace) = if child.name == "postgres" {
