@@ -77,7 +77,7 @@ const serve = Deno.serve.bind(Deno);
 const fetchAnything = globalThis.fetch;
 globalThis.fetch = (input, init) => {
   const url = input instanceof Request ? input.url : String(input);
-  if (url.startsWith("file:")) {
+  if (url.slice(0, 5).toLowerCase() === "file:") {
     return Promise.reject(
       new TypeError("NetworkError when attempting to fetch resource."),
     );
