@@ -256,10 +256,23 @@ async fn start_web_app(config: &StackConfig, running: &mut Running) -> Result<()
     Ok(())
 }
 
+/// Listens on `port`. The stack's ports may lie in the kernel's ephemeral
+/// range, where an outgoing connection can hold one for a moment: a port in
+/// use is tried again for a few seconds before giving up.
 async fn bind(port: u16, part: &str) -> Result<TcpListener> {
-    TcpListener::bind(("127.0.0.1", port))
-        .await
-        .with_context(|| format!("{part} cannot listen on 127.0.0.1:{port}"))
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        match TcpListener::bind(("127.0.0.1", port)).await {
+            Err(error)
+                if error.kind() == std::io::ErrorKind::AddrInUse && Instant::now() < deadline =>
+            {
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+            bound => {
+                return bound.with_context(|| format!("{part} cannot listen on 127.0.0.1:{port}"))
+            }
+        }
+    }
 }
 
 /// Returns on SIGINT or SIGTERM, or when the database or PostgREST exits:
