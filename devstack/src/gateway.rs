@@ -61,16 +61,23 @@ impl Gateway {
     }
 }
 
-/// One line per route prefix.
+/// Routes on the first two path segments, like Kong: one line per service.
 async fn route(State(gateway): State<Arc<Gateway>>, request: Request) -> Response {
     let path = request.uri().path().to_string();
-    if let Some(rest) = path.strip_prefix("/rest/v1") {
-        return rest_api(&gateway, request, rest).await;
+    match split_route(&path) {
+        ("/rest/v1", rest) => rest_api(&gateway, request, rest).await,
+        ("/functions/v1", rest) => function(&gateway, request, rest).await,
+        _ => GatewayError::NoRoute.into_response(),
     }
-    if let Some(rest) = path.strip_prefix("/functions/v1/") {
-        return function(&gateway, request, rest).await;
-    }
-    GatewayError::NoRoute.into_response()
+}
+
+/// `/rest/v1/notes` → (`/rest/v1`, `/notes`); `/rest/v1` → (`/rest/v1`, ``).
+fn split_route(path: &str) -> (&str, &str) {
+    let end = path
+        .match_indices('/')
+        .nth(2)
+        .map_or(path.len(), |(index, _)| index);
+    path.split_at(end)
 }
 
 async fn rest_api(gateway: &Gateway, mut request: Request, rest: &str) -> Response {
@@ -113,7 +120,11 @@ fn authorize(request: &mut Request) -> Result<(), GatewayError> {
 }
 
 async fn function(gateway: &Gateway, request: Request, rest: &str) -> Response {
-    let name = rest.split('/').next().unwrap_or_default();
+    let name = rest
+        .trim_start_matches('/')
+        .split('/')
+        .next()
+        .unwrap_or_default();
     let Some(function) = gateway.functions.get(name) else {
         return GatewayError::FunctionNotFound.into_response();
     };
@@ -122,15 +133,12 @@ async fn function(gateway: &Gateway, request: Request, rest: &str) -> Response {
             return error.into_response();
         }
     }
-    let target = format!(
-        "http://127.0.0.1:{}{}",
-        function.port,
-        path_and_query(&format!("/{rest}"), &request)
-    );
+    let path_and_query = path_and_query(rest, &request);
     proxy::to_function(
         &gateway.function_client,
         request,
-        &target,
+        function.port,
+        &path_and_query,
         gateway.function_idle_timeout,
     )
     .await
@@ -207,4 +215,21 @@ fn allow_any_origin(mut response: Response) -> Response {
         HeaderValue::from_static("*"),
     );
     response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn routes_are_the_first_two_segments() {
+        assert_eq!(split_route("/rest/v1/notes"), ("/rest/v1", "/notes"));
+        assert_eq!(split_route("/rest/v1"), ("/rest/v1", ""));
+        assert_eq!(split_route("/rest/v1x/notes"), ("/rest/v1x", "/notes"));
+        assert_eq!(
+            split_route("/functions/v1/echo/deeper"),
+            ("/functions/v1", "/echo/deeper")
+        );
+        assert_eq!(split_route("/"), ("/", ""));
+    }
 }

@@ -79,34 +79,54 @@ pub async fn to_service(client: &reqwest::Client, request: Request, target: &str
     }
 }
 
-/// Forwards to a function process, within the idle timeout. `client` must not
-/// pool connections: a pooled connection to a process that has since died
-/// would fail the next request instead of reaching the new process.
+/// Forwards `path_and_query` to the function process listening on `port`,
+/// within the idle timeout, counted from when the process accepts the
+/// request (a process starting again is waited for separately, up to
+/// [`RESTART_WAIT`]). `client` must not pool connections: a pooled
+/// connection to a process that has since died would fail the next request
+/// instead of reaching the new process.
 pub async fn to_function(
     client: &reqwest::Client,
     request: Request,
-    target: &str,
+    port: u16,
+    path_and_query: &str,
     idle_timeout: Duration,
 ) -> Response {
     let request = match outgoing(request).await {
         Ok(request) => request,
         Err(error) => return error.into_response(),
     };
-    let started = Instant::now();
-    let deadline = started + idle_timeout;
+    let target = format!("http://127.0.0.1:{port}{path_and_query}");
+    let restart_deadline = Instant::now() + RESTART_WAIT;
     loop {
-        let answer = tokio::time::timeout_at(deadline, send(client, target, &request)).await;
+        if !listening(port, restart_deadline).await {
+            return GatewayError::FunctionBootError.into_response();
+        }
+        let answer = tokio::time::timeout(idle_timeout, send(client, &target, &request)).await;
         let error = match answer {
             Err(_) => GatewayError::FunctionIdleTimeout,
             Ok(Ok(upstream)) => return relay(upstream, Some(idle_timeout)),
-            Ok(Err(refused)) if refused.is_connect() && started.elapsed() < RESTART_WAIT => {
-                tokio::time::sleep(Duration::from_millis(100)).await;
-                continue;
-            }
-            Ok(Err(refused)) if refused.is_connect() => GatewayError::FunctionBootError,
+            // Gone between the check and the request: wait for it again.
+            Ok(Err(refused)) if refused.is_connect() => continue,
             Ok(Err(_)) => GatewayError::FunctionWorkerLimit,
         };
         return error.into_response();
+    }
+}
+
+/// Waits until something accepts connections on `port`, or `deadline`.
+async fn listening(port: u16, deadline: Instant) -> bool {
+    loop {
+        if tokio::net::TcpStream::connect(("127.0.0.1", port))
+            .await
+            .is_ok()
+        {
+            return true;
+        }
+        if Instant::now() >= deadline {
+            return false;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
 
