@@ -18,6 +18,7 @@ use crate::{keys, proxy};
 use axum::extract::{Request, State};
 use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
+use axum::serve::ListenerExt;
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -57,6 +58,11 @@ impl Gateway {
         let app = axum::Router::new()
             .fallback(route)
             .with_state(Arc::new(self));
+        // Answers are streamed: without TCP_NODELAY the last small piece of
+        // a chunked answer waits for the client's delayed ACK (~40 ms).
+        let listener = listener.tap_io(|connection| {
+            let _ = connection.set_nodelay(true);
+        });
         axum::serve(listener, app).await
     }
 }
