@@ -7,6 +7,7 @@
 
 use anyhow::{bail, Context, Result};
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 /// The JWT secret of every local Supabase stack (a well-known local value).
 pub const JWT_SECRET: &str = "super-secret-jwt-token-with-at-least-32-characters-long";
@@ -25,7 +26,8 @@ pub struct StackConfig {
     pub tools_dir: PathBuf,
     /// Binaries of PostgreSQL 15 (`initdb`, `postgres`).
     pub pg_bin_dir: PathBuf,
-    /// Built web app served under `/` by the gateway, if it exists.
+    /// Built web app, served on its own origin ([`Self::web_port`]) when it
+    /// holds an `index.html`.
     pub static_dir: PathBuf,
     /// The API gateway (Supabase's Kong): `SUPABASE_URL`.
     pub api_port: u16,
@@ -35,6 +37,22 @@ pub struct StackConfig {
     pub real_suno: Option<RealSuno>,
     /// How fast simulated tasks age (`SUNO_SIM_TIME_SCALE`; 1 = real time).
     pub simulator_time_scale: f64,
+    /// Edge Function limits (hosted values unless shortened for tests).
+    pub function_limits: FunctionLimits,
+}
+
+/// The limits a hosted project puts on its Edge Functions.
+#[derive(Debug, Clone, Copy)]
+pub struct FunctionLimits {
+    /// A function that has not answered (or sent more of its body) within
+    /// this time gets a 504 from the gateway. Hosted: 150 s.
+    pub idle_timeout: Duration,
+    /// Work still running this long after its request started, including
+    /// `EdgeRuntime.waitUntil` work, is cut by ending the process. Hosted:
+    /// 400 s on paid plans (150 s on the free plan).
+    pub wall_clock: Duration,
+    /// V8 heap cap of each function process, in MB. Hosted: 256.
+    pub heap_mb: u32,
 }
 
 /// The real Suno reseller API, used instead of the simulator.
@@ -79,7 +97,23 @@ impl StackConfig {
             db_port: port_var("DEVSTACK_DB_PORT", 54322)?,
             real_suno,
             simulator_time_scale: time_scale_var("SUNO_SIM_TIME_SCALE")?,
+            function_limits: FunctionLimits {
+                idle_timeout: millis_var("DEVSTACK_FUNCTION_IDLE_TIMEOUT_MS", 150_000)?,
+                wall_clock: millis_var("DEVSTACK_FUNCTION_WALL_CLOCK_MS", 400_000)?,
+                heap_mb: 256,
+            },
         })
+    }
+
+    /// The web app's own origin, one below the gateway (54320), so that the
+    /// browser calls the API cross-origin as it does on hosted.
+    pub fn web_port(&self) -> u16 {
+        self.api_port - 1
+    }
+
+    /// `WEB_URL`.
+    pub fn web_url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.web_port())
     }
 
     /// PostgREST's API port (internal).
@@ -184,6 +218,16 @@ fn time_scale_var(name: &str) -> Result<f64> {
         Ok(value) => match value.parse::<f64>() {
             Ok(scale) if scale.is_finite() && scale >= 0.0 => Ok(scale),
             _ => bail!("{name}={value:?} is not a non-negative number"),
+        },
+    }
+}
+
+fn millis_var(name: &str, default: u64) -> Result<Duration> {
+    match std::env::var(name) {
+        Err(_) => Ok(Duration::from_millis(default)),
+        Ok(value) => match value.parse::<u64>() {
+            Ok(millis) if millis > 0 => Ok(Duration::from_millis(millis)),
+            _ => bail!("{name}={value:?} is not a positive number of milliseconds"),
         },
     }
 }

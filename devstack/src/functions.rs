@@ -1,14 +1,21 @@
 //! Edge functions: every `supabase/functions/<name>/index.ts` runs under the
-//! pinned Deno in its own process, with the env a hosted function gets and
-//! read access to its own folder and `_shared` only.
+//! pinned Deno in its own process, with the env and limits a hosted function
+//! gets: a 256 MB heap, work cut at the wall clock (by the shim, which ends
+//! the process), and read access to nothing but its `static_files`. Its
+//! modules load as the static import graph of a generated entry module,
+//! which Deno does without read permission, as a deploy bundles them.
+//! A process that ends (heap exhausted, wall clock) is started again.
 
 use crate::config::StackConfig;
-use crate::keys;
 use crate::process::{self, ManagedChild};
+use crate::{keys, static_files};
 use anyhow::{Context, Result};
 use std::collections::BTreeMap;
+use std::io::Write;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 use tokio::process::Command;
+use tokio::sync::watch;
 
 /// The shim that stands in for Supabase's edge runtime around `Deno.serve`.
 const EDGE_RUNTIME_SHIM: &str = include_str!("edge_runtime.ts");
@@ -22,8 +29,26 @@ pub struct EdgeFunction {
     pub dir: PathBuf,
     /// Whether the gateway requires a valid JWT (`verify_jwt`, default true).
     pub verify_jwt: bool,
+    /// The files its `static_files` globs matched at start: all it may read.
+    pub static_files: Vec<PathBuf>,
     /// Internal port.
     pub port: u16,
+}
+
+/// A function's table in `config.toml`.
+#[derive(Debug, Clone, PartialEq)]
+struct Settings {
+    verify_jwt: bool,
+    static_files: Vec<String>,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Self {
+            verify_jwt: true,
+            static_files: Vec::new(),
+        }
+    }
 }
 
 /// The project's functions in name order (folders starting with `_` or `.`,
@@ -44,17 +69,22 @@ pub fn discover(config: &StackConfig) -> Result<Vec<EdgeFunction>> {
     Ok(names
         .into_iter()
         .enumerate()
-        .map(|(index, name)| EdgeFunction {
-            dir: root.join(&name),
-            verify_jwt: settings.get(&name).copied().unwrap_or(true),
-            port: config.function_port(index),
-            name,
+        .map(|(index, name)| {
+            let settings = settings.get(&name).cloned().unwrap_or_default();
+            EdgeFunction {
+                dir: root.join(&name),
+                verify_jwt: settings.verify_jwt,
+                static_files: static_files::expand(&config.supabase_dir(), &settings.static_files),
+                port: config.function_port(index),
+                name,
+            }
         })
         .collect())
 }
 
-/// `verify_jwt` of each `[functions.<name>]` table in `config.toml`.
-fn function_settings(path: &Path) -> Result<BTreeMap<String, bool>> {
+/// `verify_jwt` and `static_files` of each `[functions.<name>]` table in
+/// `config.toml`.
+fn function_settings(path: &Path) -> Result<BTreeMap<String, Settings>> {
     if !path.exists() {
         return Ok(BTreeMap::new());
     }
@@ -66,8 +96,22 @@ fn function_settings(path: &Path) -> Result<BTreeMap<String, bool>> {
         .into_iter()
         .flatten()
         .filter_map(|(name, table)| {
-            let verify = table.get("verify_jwt")?.as_bool()?;
-            Some((name.clone(), verify))
+            let table = table.as_table()?;
+            let defaults = Settings::default();
+            let settings = Settings {
+                verify_jwt: table
+                    .get("verify_jwt")
+                    .and_then(|value| value.as_bool())
+                    .unwrap_or(defaults.verify_jwt),
+                static_files: table
+                    .get("static_files")
+                    .and_then(|value| value.as_array())
+                    .into_iter()
+                    .flatten()
+                    .filter_map(|glob| glob.as_str().map(str::to_string))
+                    .collect(),
+            };
+            Some((name.clone(), settings))
         })
         .collect())
 }
@@ -83,34 +127,96 @@ fn shim_path(config: &StackConfig) -> PathBuf {
     config.run_dir().join("edge_runtime.ts")
 }
 
+/// The module Deno runs for a function: the shim first, then the function,
+/// both as static imports, so the whole graph loads without read access.
+fn entry_module(shim: &Path, function: &EdgeFunction) -> String {
+    format!(
+        "import \"file://{}\";\nimport \"file://{}\";\n",
+        shim.display(),
+        function.dir.join("index.ts").display()
+    )
+}
+
 /// Starts one function's Deno process.
 pub fn start(config: &StackConfig, function: &EdgeFunction) -> Result<ManagedChild> {
-    let shim = shim_path(config);
-    let shared = function
-        .dir
-        .parent()
-        .expect("inside functions/")
-        .join("_shared");
-    let readable = [function.dir.as_path(), shared.as_path(), shim.as_path()]
-        .map(|path| path.display().to_string())
-        .join(",");
+    let entry = config
+        .run_dir()
+        .join(format!("function-{}.ts", function.name));
+    std::fs::write(&entry, entry_module(&shim_path(config), function))?;
     let mut command = Command::new(config.deno_bin());
     command
         .args(["run", "--no-prompt", "--allow-net", "--allow-env"])
-        .arg(format!("--allow-read={readable}"))
-        .arg(&shim)
         .arg(format!(
-            "file://{}",
-            function.dir.join("index.ts").display()
-        ))
+            "--v8-flags=--max-old-space-size={}",
+            config.function_limits.heap_mb
+        ));
+    if !function.static_files.is_empty() {
+        let readable: Vec<String> = function
+            .static_files
+            .iter()
+            .map(|path| path.display().to_string())
+            .collect();
+        command.arg(format!("--allow-read={}", readable.join(",")));
+    }
+    command
+        .arg(&entry)
         .env_clear()
         .envs(function_env(config, function)?);
     process::spawn(
         &format!("function:{}", function.name),
         command,
-        &config.log_path(&format!("function-{}", function.name)),
+        &log_path(config, function),
         None,
     )
+}
+
+fn log_path(config: &StackConfig, function: &EdgeFunction) -> PathBuf {
+    config.log_path(&format!("function-{}", function.name))
+}
+
+/// Keeps a started function running: when its process ends (heap
+/// exhausted, wall clock reached, a crash), logs why and starts it again,
+/// as the hosted runtime boots a new worker for the next request. Returns
+/// once `stop` changes, after stopping the process.
+pub async fn supervise(
+    config: StackConfig,
+    function: EdgeFunction,
+    mut child: ManagedChild,
+    mut stop: watch::Receiver<bool>,
+) {
+    loop {
+        let status = tokio::select! {
+            status = child.wait() => status,
+            _ = stop.changed() => {
+                child.stop(libc::SIGTERM, Duration::from_secs(5)).await;
+                return;
+            }
+        };
+        let reason = match &status {
+            Ok(status) => format!("exited ({status})"),
+            Err(error) => format!("was lost ({error})"),
+        };
+        note(&config, &function, &format!("{reason}; starting it again"));
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        child = loop {
+            match start(&config, &function) {
+                Ok(child) => break child,
+                Err(error) => {
+                    note(&config, &function, &format!("cannot start: {error:#}"));
+                    tokio::time::sleep(Duration::from_secs(1)).await;
+                }
+            }
+        };
+    }
+}
+
+/// A line in the function's log and devstack's own.
+fn note(config: &StackConfig, function: &EdgeFunction, message: &str) {
+    let line = format!("devstack: function {} {message}", function.name);
+    eprintln!("{line}");
+    if let Ok(mut log) = process::open_log(&log_path(config, function)) {
+        let _ = writeln!(log, "{line}");
+    }
 }
 
 /// What a hosted function finds in its environment, plus the project's
@@ -119,10 +225,24 @@ fn function_env(config: &StackConfig, function: &EdgeFunction) -> Result<Vec<(St
     let mut env = vec![
         ("PATH".into(), std::env::var("PATH").unwrap_or_default()),
         ("HOME".into(), std::env::var("HOME").unwrap_or_default()),
+        // Read and removed by the shim before the function runs.
         ("DEVSTACK_FUNCTION_PORT".into(), function.port.to_string()),
+        (
+            "DEVSTACK_FUNCTION_WALL_CLOCK_MS".into(),
+            config.function_limits.wall_clock.as_millis().to_string(),
+        ),
         ("SUPABASE_URL".into(), config.api_url()),
         ("SUPABASE_ANON_KEY".into(), keys::anon_key()),
         ("SUPABASE_SERVICE_ROLE_KEY".into(), keys::service_role_key()),
+        (
+            "SUPABASE_PUBLISHABLE_KEYS".into(),
+            keys::key_map(keys::PUBLISHABLE_KEY),
+        ),
+        (
+            "SUPABASE_SECRET_KEYS".into(),
+            keys::key_map(keys::SECRET_KEY),
+        ),
+        ("SUPABASE_JWKS".into(), keys::JWKS.into()),
         ("SUPABASE_DB_URL".into(), config.db_url()),
         ("SUNO_API_BASE_URL".into(), config.suno_base_url()),
         ("SUNO_API_KEY".into(), config.suno_api_key()),
@@ -173,18 +293,26 @@ mod tests {
     }
 
     #[test]
-    fn verify_jwt_is_read_per_function() {
+    fn settings_are_read_per_function() {
         let dir = std::env::temp_dir().join(format!("devstack-config-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         let path = dir.join("config.toml");
         std::fs::write(
             &path,
-            "[functions.open]\nverify_jwt = false\n[functions.closed]\nverify_jwt = true\n",
+            "[functions.open]\nverify_jwt = false\nstatic_files = [\"./functions/open/pkg/*\"]\n\
+             [functions.closed]\nverify_jwt = true\n[functions.plain]\n",
         )
         .unwrap();
         let settings = function_settings(&path).unwrap();
-        assert_eq!(settings.get("open"), Some(&false));
-        assert_eq!(settings.get("closed"), Some(&true));
+        assert_eq!(
+            settings["open"],
+            Settings {
+                verify_jwt: false,
+                static_files: vec!["./functions/open/pkg/*".into()],
+            }
+        );
+        assert!(settings["closed"].verify_jwt);
+        assert_eq!(settings["plain"], Settings::default());
         std::fs::remove_dir_all(dir).unwrap();
     }
 }

@@ -1,59 +1,58 @@
-//! The API gateway on `SUPABASE_URL`, with the routes of Supabase's Kong:
+//! The API gateway on `SUPABASE_URL`, with the routes of Supabase's gateway:
 //!
-//! - `/rest/v1/*` → PostgREST, prefix stripped; an `apikey` (header or query)
-//!   equal to a project key is required, and it becomes the `Authorization`
-//!   when the caller sent none. CORS is answered here, as Kong's plugin does.
+//! - `/rest/v1/*` → PostgREST, prefix stripped. An `apikey` (header or query)
+//!   that is a project key is required; like Supabase's gateway, it becomes
+//!   the `Authorization` bearer (`sb_secret_…` → the service-role JWT,
+//!   `sb_publishable_…` → the anon JWT) unless the caller sent their own
+//!   JWT. CORS is answered here, as Kong's plugin does.
 //! - `/functions/v1/<name>/*` → that function as `/<name>/*`; with
-//!   `verify_jwt` a valid JWT is required before the function runs. Preflight
-//!   `OPTIONS` goes through unchecked: a hosted function answers its own CORS.
+//!   `verify_jwt` a valid JWT is required before the function runs. Headers
+//!   pass unchanged and no CORS is added: a hosted function answers its own
+//!   (preflight `OPTIONS` included). The function limits are in `proxy.rs`.
 //! - `/auth/v1/*` → the sign-in service (`auth/`), after the same `apikey`
-//!   check as `/rest/v1`, with the same CORS.
-//! - anything else → the built web app, with `index.html` for client routes.
+//!   check and translation as `/rest/v1`, with the same CORS.
+//! - anything else → 404. The web app has its own origin (`web.rs`).
 
 use crate::auth::{self, AuthService};
 use crate::config::StackConfig;
 use crate::functions::EdgeFunction;
-use crate::keys;
-use axum::body::{to_bytes, Body};
+use crate::gateway_error::GatewayError;
+use crate::{keys, proxy};
 use axum::extract::{Request, State};
-use axum::http::{header, HeaderMap, HeaderName, HeaderValue, Method, StatusCode};
+use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
-use serde_json::json;
+use axum::serve::ListenerExt;
 use std::collections::HashMap;
-use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::{SystemTime, UNIX_EPOCH};
-use tower::ServiceExt;
-use tower_http::services::{ServeDir, ServeFile};
-
-/// Largest request body forwarded (Kong's default is larger; nothing here
-/// sends more than a few KB).
-const MAX_BODY_BYTES: usize = 32 * 1024 * 1024;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 /// What the gateway routes to.
 pub struct Gateway {
     postgrest: String,
     functions: HashMap<String, EdgeFunction>,
-    static_dir: PathBuf,
-    project_keys: [String; 2],
+    function_idle_timeout: Duration,
     auth: AuthService,
     client: reqwest::Client,
+    function_client: reqwest::Client,
 }
 
 impl Gateway {
-    /// Routes for this stack's PostgREST, functions and web app.
+    /// Routes for this stack's PostgREST and functions.
     pub fn new(config: &StackConfig, functions: &[EdgeFunction]) -> Self {
+        let client = || reqwest::Client::builder().redirect(reqwest::redirect::Policy::none());
         Self {
             postgrest: format!("http://127.0.0.1:{}", config.postgrest_port()),
             functions: functions
                 .iter()
                 .map(|function| (function.name.clone(), function.clone()))
                 .collect(),
-            static_dir: config.static_dir.clone(),
-            project_keys: [keys::anon_key(), keys::service_role_key()],
+            function_idle_timeout: config.function_limits.idle_timeout,
             auth: AuthService::new(config),
-            client: reqwest::Client::builder()
-                .redirect(reqwest::redirect::Policy::none())
+            client: client().build().expect("a plain HTTP client builds"),
+            // A function process may die and start again: never reuse a
+            // connection to the previous one.
+            function_client: client()
+                .pool_max_idle_per_host(0)
                 .build()
                 .expect("a plain HTTP client builds"),
         }
@@ -64,102 +63,132 @@ impl Gateway {
         let app = axum::Router::new()
             .fallback(route)
             .with_state(Arc::new(self));
+        // Answers are streamed: without TCP_NODELAY the last small piece of
+        // a chunked answer waits for the client's delayed ACK (~40 ms).
+        let listener = listener.tap_io(|connection| {
+            let _ = connection.set_nodelay(true);
+        });
         axum::serve(listener, app).await
     }
 }
 
+/// Routes on the first two path segments, like Kong: one line per service.
 async fn route(State(gateway): State<Arc<Gateway>>, request: Request) -> Response {
     let path = request.uri().path().to_string();
-    if let Some(rest) = path.strip_prefix("/rest/v1") {
-        let rest = rest.to_string();
-        return with_cors(rest_api(&gateway, request, &rest).await);
+    match split_route(&path) {
+        ("/rest/v1", rest) => rest_api(&gateway, request, rest).await,
+        ("/functions/v1", rest) => function(&gateway, request, rest).await,
+        ("/auth/v1", rest) => auth::expose_api_version(auth_api(&gateway, request, rest).await),
+        _ => GatewayError::NoRoute.into_response(),
     }
-    if let Some(rest) = path.strip_prefix("/auth/v1") {
-        let rest = rest.to_string();
-        return auth::expose_api_version(with_cors(auth_api(&gateway, request, &rest).await));
-    }
-    if let Some(rest) = path.strip_prefix("/functions/v1/") {
-        let rest = rest.to_string();
-        return function(&gateway, request, &rest).await;
-    }
-    web_app(&gateway, request).await
 }
 
-async fn rest_api(gateway: &Gateway, mut request: Request, rest: &str) -> Response {
-    if request.method() == Method::OPTIONS {
-        return preflight(request.headers());
-    }
-    if let Some(refused) = refuse_without_api_key(gateway, &mut request) {
-        return refused;
-    }
-    let target = format!("{}{}", gateway.postgrest, path_and_query(rest, &request));
-    forward(gateway, request, target).await
+/// `/rest/v1/notes` → (`/rest/v1`, `/notes`); `/rest/v1` → (`/rest/v1`, ``).
+fn split_route(path: &str) -> (&str, &str) {
+    let end = path
+        .match_indices('/')
+        .nth(2)
+        .map_or(path.len(), |(index, _)| index);
+    path.split_at(end)
 }
 
-async fn auth_api(gateway: &Gateway, mut request: Request, rest: &str) -> Response {
-    if request.method() == Method::OPTIONS {
-        return preflight(request.headers());
-    }
-    if let Some(refused) = refuse_without_api_key(gateway, &mut request) {
-        return refused;
-    }
-    gateway.auth.handle(request, rest).await
+async fn rest_api(gateway: &Gateway, request: Request, rest: &str) -> Response {
+    behind_key_auth(request, |request| async move {
+        let target = format!("{}{}", gateway.postgrest, path_and_query(rest, &request));
+        proxy::to_service(&gateway.client, request, &target).await
+    })
+    .await
 }
 
-/// Kong's key check: an `apikey` equal to a project key, which becomes the
-/// bearer when the caller sent no `Authorization`. Returns the refusal, if any.
-fn refuse_without_api_key(gateway: &Gateway, request: &mut Request) -> Option<Response> {
-    let Some(apikey) = api_key(request) else {
-        return Some(error(
-            StatusCode::UNAUTHORIZED,
-            "No API key found in request",
-        ));
-    };
-    if !gateway.project_keys.contains(&apikey) {
-        return Some(error(StatusCode::UNAUTHORIZED, "Invalid API key"));
-    }
-    let headers = request.headers_mut();
-    if !headers.contains_key(header::AUTHORIZATION) {
-        if let Ok(value) = HeaderValue::from_str(&format!("Bearer {apikey}")) {
-            headers.insert(header::AUTHORIZATION, value);
+async fn auth_api(gateway: &Gateway, request: Request, rest: &str) -> Response {
+    behind_key_auth(request, |request| gateway.auth.handle(request, rest)).await
+}
+
+/// What `/rest/v1` and `/auth/v1` share in Kong: CORS preflight answered
+/// here, then the key check, then the service, with `Access-Control-Allow-Origin`
+/// on answers to browsers.
+async fn behind_key_auth<F, Fut>(mut request: Request, service: F) -> Response
+where
+    F: FnOnce(Request) -> Fut,
+    Fut: std::future::Future<Output = Response>,
+{
+    let from_browser = request.headers().contains_key(header::ORIGIN);
+    let response = if is_preflight(request.headers()) {
+        preflight(request.headers())
+    } else {
+        match authorize(&mut request) {
+            Err(error) => error.into_response(),
+            Ok(()) => service(request).await,
         }
+    };
+    if from_browser {
+        allow_any_origin(response)
+    } else {
+        response
     }
-    None
+}
+
+/// Kong's key-auth plus Supabase's key translation: the `apikey` must be a
+/// project key, and the `Authorization` PostgREST sees is the caller's JWT,
+/// or else (also in place of a `Bearer sb_…`) the JWT the key stands for.
+fn authorize(request: &mut Request) -> Result<(), GatewayError> {
+    let apikey = api_key(request).ok_or(GatewayError::MissingApiKey)?;
+    let bearer = keys::bearer_for_api_key(&apikey).ok_or(GatewayError::InvalidApiKey)?;
+    let headers = request.headers_mut();
+    let callers_own_jwt = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|value| value.to_str().ok())
+        .is_some_and(|value| !value.starts_with("Bearer sb_"));
+    if !callers_own_jwt {
+        let value = HeaderValue::from_str(&format!("Bearer {bearer}"))
+            .expect("a JWT is a valid header value");
+        headers.insert(header::AUTHORIZATION, value);
+    }
+    Ok(())
 }
 
 async fn function(gateway: &Gateway, request: Request, rest: &str) -> Response {
-    let name = rest.split('/').next().unwrap_or_default();
+    let name = rest
+        .trim_start_matches('/')
+        .split('/')
+        .next()
+        .unwrap_or_default();
     let Some(function) = gateway.functions.get(name) else {
-        return error(StatusCode::NOT_FOUND, "Requested function was not found");
+        return GatewayError::FunctionNotFound.into_response();
     };
     if function.verify_jwt && request.method() != Method::OPTIONS {
-        if let Err(message) = check_jwt(request.headers()) {
-            return error(StatusCode::UNAUTHORIZED, message);
+        if let Err(error) = check_jwt(request.headers()) {
+            return error.into_response();
         }
     }
-    let target = format!(
-        "http://127.0.0.1:{}{}",
+    let path_and_query = path_and_query(rest, &request);
+    proxy::to_function(
+        &gateway.function_client,
+        request,
         function.port,
-        path_and_query(&format!("/{rest}"), &request)
-    );
-    forward(gateway, request, target).await
+        &path_and_query,
+        gateway.function_idle_timeout,
+    )
+    .await
 }
 
 /// The function runtime's check: a bearer JWT signed with the project secret.
-fn check_jwt(headers: &HeaderMap) -> Result<(), &'static str> {
+fn check_jwt(headers: &HeaderMap) -> Result<(), GatewayError> {
     let value = headers
         .get(header::AUTHORIZATION)
         .and_then(|value| value.to_str().ok())
-        .ok_or("Missing authorization header")?;
+        .ok_or(GatewayError::MissingAuthorization)?;
     let token = value
         .strip_prefix("Bearer ")
         .or_else(|| value.strip_prefix("bearer "))
-        .ok_or("Invalid JWT")?;
+        .ok_or(GatewayError::InvalidJwt)?;
     let now = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map(|elapsed| elapsed.as_secs() as i64)
         .unwrap_or_default();
-    keys::verify(token, now).map(|_| ()).ok_or("Invalid JWT")
+    keys::verify(token, now)
+        .map(|_| ())
+        .ok_or(GatewayError::InvalidJwt)
 }
 
 fn api_key(request: &Request) -> Option<String> {
@@ -183,53 +212,16 @@ fn path_and_query(path: &str, request: &Request) -> String {
     }
 }
 
-/// Sends the request on to `target` and relays the answer.
-async fn forward(gateway: &Gateway, request: Request, target: String) -> Response {
-    let (parts, body) = request.into_parts();
-    let Ok(body) = to_bytes(body, MAX_BODY_BYTES).await else {
-        return error(StatusCode::PAYLOAD_TOO_LARGE, "Request body too large");
-    };
-    let mut headers = parts.headers.clone();
-    for name in HOP_BY_HOP {
-        headers.remove(name);
-    }
-    let upstream = gateway
-        .client
-        .request(parts.method, &target)
-        .headers(headers)
-        .body(body)
-        .send()
-        .await;
-    let Ok(upstream) = upstream else {
-        return error(
-            StatusCode::BAD_GATEWAY,
-            "An invalid response was received from the upstream server",
-        );
-    };
-    relay(upstream).await
+/// A CORS preflight as Kong's plugin recognises one: `OPTIONS` with both
+/// `Origin` and `Access-Control-Request-Method`. Any other `OPTIONS` goes on
+/// to the key check like a normal request.
+fn is_preflight(headers: &HeaderMap) -> bool {
+    headers.contains_key(header::ORIGIN)
+        && headers.contains_key(header::ACCESS_CONTROL_REQUEST_METHOD)
 }
 
-async fn relay(upstream: reqwest::Response) -> Response {
-    let status = upstream.status();
-    let mut headers = upstream.headers().clone();
-    for name in HOP_BY_HOP {
-        headers.remove(name);
-    }
-    let body = upstream.bytes().await.unwrap_or_default();
-    let mut response = Response::new(Body::from(body));
-    *response.status_mut() = status;
-    *response.headers_mut() = headers;
-    response
-}
-
-const HOP_BY_HOP: [HeaderName; 5] = [
-    header::HOST,
-    header::CONNECTION,
-    header::CONTENT_LENGTH,
-    header::TRANSFER_ENCODING,
-    header::UPGRADE,
-];
-
+/// Kong's answer with the plugin's defaults: every method, the requested
+/// headers echoed, no `Max-Age`.
 fn preflight(request_headers: &HeaderMap) -> Response {
     let mut response = StatusCode::OK.into_response();
     let headers = response.headers_mut();
@@ -240,39 +232,32 @@ fn preflight(request_headers: &HeaderMap) -> Response {
     if let Some(requested) = request_headers.get(header::ACCESS_CONTROL_REQUEST_HEADERS) {
         headers.insert(header::ACCESS_CONTROL_ALLOW_HEADERS, requested.clone());
     }
-    headers.insert(
-        header::ACCESS_CONTROL_MAX_AGE,
-        HeaderValue::from_static("3600"),
-    );
     response
 }
 
-fn with_cors(mut response: Response) -> Response {
-    let headers = response.headers_mut();
-    headers.insert(
+/// `Access-Control-Allow-Origin: *` on an answer to a browser. PostgREST's
+/// own `Access-Control-Expose-Headers` passes unchanged, as through Kong.
+fn allow_any_origin(mut response: Response) -> Response {
+    response.headers_mut().insert(
         header::ACCESS_CONTROL_ALLOW_ORIGIN,
         HeaderValue::from_static("*"),
     );
-    headers.insert(
-        header::ACCESS_CONTROL_EXPOSE_HEADERS,
-        HeaderValue::from_static("Content-Range, Content-Location, Preference-Applied"),
-    );
     response
 }
 
-async fn web_app(gateway: &Gateway, request: Request) -> Response {
-    let index = gateway.static_dir.join("index.html");
-    if !index.exists() {
-        return error(StatusCode::NOT_FOUND, "no route matched with those values");
-    }
-    let files = ServeDir::new(&gateway.static_dir).fallback(ServeFile::new(index));
-    match files.oneshot(request).await {
-        Ok(response) => response.map(Body::new),
-        Err(never) => match never {},
-    }
-}
+#[cfg(test)]
+mod tests {
+    use super::*;
 
-/// Kong-style JSON error: `{"message": "..."}`.
-fn error(status: StatusCode, message: &str) -> Response {
-    (status, axum::Json(json!({ "message": message }))).into_response()
+    #[test]
+    fn routes_are_the_first_two_segments() {
+        assert_eq!(split_route("/rest/v1/notes"), ("/rest/v1", "/notes"));
+        assert_eq!(split_route("/rest/v1"), ("/rest/v1", ""));
+        assert_eq!(split_route("/rest/v1x/notes"), ("/rest/v1x", "/notes"));
+        assert_eq!(
+            split_route("/functions/v1/echo/deeper"),
+            ("/functions/v1", "/echo/deeper")
+        );
+        assert_eq!(split_route("/"), ("/", ""));
+    }
 }

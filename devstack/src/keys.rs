@@ -1,4 +1,5 @@
-//! The stack's JWTs (HS256 over the well-known local secret).
+//! The stack's API keys: the legacy JWTs (HS256 over the well-known local
+//! secret) and the current `sb_publishable_…` / `sb_secret_…` keys.
 //!
 //! The anon and service-role keys are derived from the secret with the exact
 //! header and claims of Supabase's local keys, byte for byte, so they come out
@@ -17,6 +18,37 @@ const HEADER: &str = r#"{"alg":"HS256","typ":"JWT"}"#;
 
 /// Expiry of the local project keys (the value Supabase's local keys carry).
 const PROJECT_KEY_EXPIRY: i64 = 1_983_812_996;
+
+/// The publishable key: the Supabase CLI's well-known local value. Safe in a
+/// browser; the gateway turns it into the anon JWT.
+pub const PUBLISHABLE_KEY: &str = "sb_publishable_ACJWlzQHlZjBrEguHvfOxg_3BJgxAaH";
+
+/// The secret key: the Supabase CLI's well-known local value. Server-side
+/// only; the gateway turns it into the service-role JWT.
+pub const SECRET_KEY: &str = "sb_secret_N7UND0UgjKTVK-Uodkm0Hg_xSvEMPvz";
+
+/// `SUPABASE_JWKS` as a function sees it. The stack signs with an HS256
+/// secret only, and a JWKS never publishes symmetric keys, so the set is
+/// empty, as on a hosted project that has no asymmetric signing key.
+pub const JWKS: &str = r#"{"keys":[]}"#;
+
+/// The JWT a project key stands for when it reaches PostgREST, as
+/// Supabase's gateway translates it; `None` when `apikey` is no key of this
+/// project.
+pub fn bearer_for_api_key(apikey: &str) -> Option<String> {
+    match apikey {
+        PUBLISHABLE_KEY => Some(anon_key()),
+        SECRET_KEY => Some(service_role_key()),
+        legacy if legacy == anon_key() || legacy == service_role_key() => Some(legacy.to_string()),
+        _ => None,
+    }
+}
+
+/// `{"default": key}`: the shape of `SUPABASE_PUBLISHABLE_KEYS` and
+/// `SUPABASE_SECRET_KEYS`.
+pub fn key_map(key: &str) -> String {
+    json!({ "default": key }).to_string()
+}
 
 /// The anon key (role `anon`).
 pub fn anon_key() -> String {
@@ -108,6 +140,23 @@ mod tests {
         assert_eq!(
             service_role_key(),
             "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJpc3MiOiJzdXBhYmFzZS1kZW1vIiwicm9sZSI6InNlcnZpY2Vfcm9sZSIsImV4cCI6MTk4MzgxMjk5Nn0.EGIM96RAZx35lJzdJsyH-qQwv8Hdp7fsn3W0YpN81IU"
+        );
+    }
+
+    #[test]
+    fn new_api_keys_stand_for_the_legacy_jwts_and_nothing_else_passes() {
+        assert_eq!(bearer_for_api_key(PUBLISHABLE_KEY), Some(anon_key()));
+        assert_eq!(bearer_for_api_key(SECRET_KEY), Some(service_role_key()));
+        assert_eq!(bearer_for_api_key(&anon_key()), Some(anon_key()));
+        assert_eq!(
+            bearer_for_api_key(&service_role_key()),
+            Some(service_role_key())
+        );
+        assert_eq!(bearer_for_api_key("sb_secret_guess"), None);
+        assert_eq!(bearer_for_api_key(&user_token("u", false, NOW)), None);
+        assert_eq!(
+            key_map(SECRET_KEY),
+            format!(r#"{{"default":"{SECRET_KEY}"}}"#)
         );
     }
 

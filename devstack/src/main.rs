@@ -17,6 +17,7 @@ mod config;
 mod control;
 mod functions;
 mod gateway;
+mod gateway_error;
 mod keys;
 mod parts;
 mod pg_net;
@@ -24,8 +25,11 @@ mod pidfile;
 mod postgres;
 mod postgrest;
 mod process;
+mod proxy;
 mod schema;
+mod static_files;
 mod supervisor;
+mod web;
 
 use anyhow::{bail, Result};
 use config::StackConfig;
@@ -76,6 +80,8 @@ fn print_env(config: &StackConfig) {
     println!("SUPABASE_URL={}", config.api_url());
     println!("SUPABASE_ANON_KEY={}", keys::anon_key());
     println!("SUPABASE_SERVICE_ROLE_KEY={}", keys::service_role_key());
+    println!("SUPABASE_PUBLISHABLE_KEY={}", keys::PUBLISHABLE_KEY);
+    println!("SUPABASE_SECRET_KEY={}", keys::SECRET_KEY);
     println!("SUPABASE_DB_URL={}", config.db_url());
     println!("SUNO_API_BASE_URL={}", config.suno_base_url());
     // The operator's real key stays where they put it; only the simulator's
@@ -83,6 +89,7 @@ fn print_env(config: &StackConfig) {
     if config.real_suno.is_none() {
         println!("SUNO_API_KEY={}", config.suno_api_key());
     }
+    println!("WEB_URL={}", config.web_url());
 }
 
 fn token(args: &[String]) -> Result<()> {

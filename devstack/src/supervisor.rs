@@ -3,19 +3,20 @@
 //!
 //! Order matters: the database first, then its schema, then PostgREST (so its
 //! schema cache sees the migrations), the simulator and the pg_net worker,
-//! the functions, and the gateway last, so that `SUPABASE_URL` answering
-//! means everything behind it is there.
+//! the functions, the gateway, so that `SUPABASE_URL` answering means
+//! everything behind it is there, and last the web app on its own origin.
 
 use crate::config::StackConfig;
 use crate::functions::{self, EdgeFunction};
 use crate::gateway::Gateway;
 use crate::parts::{self, Part, Probe};
 use crate::process::{ManagedChild, RunAs};
-use crate::{pg_net, pidfile, postgres, postgrest, schema};
+use crate::{pg_net, pidfile, postgres, postgrest, schema, web};
 use anyhow::{bail, Context, Result};
 use std::time::{Duration, Instant};
 use tokio::net::TcpListener;
 use tokio::signal::unix::{signal, SignalKind};
+use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 /// Everything the supervisor owns while the stack runs.
@@ -23,8 +24,12 @@ use tokio::task::JoinHandle;
 struct Running {
     /// Processes, in start order (stopped in reverse).
     children: Vec<ManagedChild>,
-    /// In-process parts: simulator, pg_net worker, gateway.
+    /// In-process parts: simulator, pg_net worker, gateway, web app.
     tasks: Vec<JoinHandle<()>>,
+    /// One task per function, which starts it again when it dies.
+    function_tasks: Vec<JoinHandle<()>>,
+    /// Tells the function tasks to stop their processes and return.
+    stop_functions: Option<watch::Sender<bool>>,
     parts: Vec<Part>,
 }
 
@@ -58,7 +63,8 @@ async fn start_all(config: &StackConfig, running: &mut Running) -> Result<()> {
     start_pg_net_worker(config, running);
     let functions = functions::discover(config)?;
     start_functions(config, &functions, running).await?;
-    start_gateway(config, &functions, running).await
+    start_gateway(config, &functions, running).await?;
+    start_web_app(config, running).await
 }
 
 async fn start_database(config: &StackConfig, running: &mut Running) -> Result<()> {
@@ -156,6 +162,8 @@ async fn start_functions(
             name,
             probe: Probe::Tcp(function.port),
             log,
+            // The first process's: one started again after a death has
+            // another.
             pid: child.pid(),
         });
         running.children.push(child);
@@ -190,6 +198,19 @@ async fn start_functions(
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
     }
+    // From now on each function has a task that starts it again when it dies.
+    let (started, others): (Vec<_>, Vec<_>) = running
+        .children
+        .drain(..)
+        .partition(|child| child.name.starts_with("function:"));
+    running.children = others;
+    let (stop, stopped) = watch::channel(false);
+    running.stop_functions = Some(stop);
+    for (function, child) in functions.iter().zip(started) {
+        let supervise =
+            functions::supervise(config.clone(), function.clone(), child, stopped.clone());
+        running.function_tasks.push(tokio::spawn(supervise));
+    }
     Ok(())
 }
 
@@ -216,10 +237,42 @@ async fn start_gateway(
     Ok(())
 }
 
+async fn start_web_app(config: &StackConfig, running: &mut Running) -> Result<()> {
+    let log = config.log_path("devstack");
+    parts::write_stage(config, "web", &log);
+    let listener = bind(config.web_port(), "web").await?;
+    let static_dir = config.static_dir.clone();
+    running.tasks.push(tokio::spawn(async move {
+        if let Err(error) = web::serve(listener, static_dir).await {
+            eprintln!("web app server stopped: {error}");
+        }
+    }));
+    running.parts.push(Part {
+        name: "web".into(),
+        probe: Probe::Tcp(config.web_port()),
+        log,
+        pid: None,
+    });
+    Ok(())
+}
+
+/// Listens on `port`. The stack's ports may lie in the kernel's ephemeral
+/// range, where an outgoing connection can hold one for a moment: a port in
+/// use is tried again for a few seconds before giving up.
 async fn bind(port: u16, part: &str) -> Result<TcpListener> {
-    TcpListener::bind(("127.0.0.1", port))
-        .await
-        .with_context(|| format!("{part} cannot listen on 127.0.0.1:{port}"))
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        match TcpListener::bind(("127.0.0.1", port)).await {
+            Err(error)
+                if error.kind() == std::io::ErrorKind::AddrInUse && Instant::now() < deadline =>
+            {
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+            bound => {
+                return bound.with_context(|| format!("{part} cannot listen on 127.0.0.1:{port}"))
+            }
+        }
+    }
 }
 
 /// Returns on SIGINT or SIGTERM, or when the database or PostgREST exits:
@@ -249,6 +302,12 @@ async fn wait_for_shutdown(running: &mut Running) -> Result<()> {
 async fn stop_all(running: &mut Running) {
     for task in running.tasks.drain(..).rev() {
         task.abort();
+    }
+    if let Some(stop) = running.stop_functions.take() {
+        let _ = stop.send(true);
+    }
+    for task in running.function_tasks.drain(..) {
+        let _ = task.await;
     }
     while let Some(mut child) = running.children.pop() {
         let (signal, grace) = if child.name == "postgres" {

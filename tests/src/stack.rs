@@ -17,15 +17,22 @@ pub struct StackEnv {
     pub anon_key: String,
     /// The service-role key (a JWT with role `service_role`).
     pub service_role_key: String,
+    /// The publishable key (`sb_publishable_…`), the anon key's successor.
+    pub publishable_key: String,
+    /// The secret key (`sb_secret_…`), the service-role key's successor.
+    pub secret_key: String,
     /// Superuser connection string of the database.
     pub db_url: String,
     /// Base URL of the Suno simulator (or the real provider).
     pub suno_url: String,
+    /// The web app's own origin, e.g. `http://127.0.0.1:54320`.
+    pub web_url: String,
 }
 
 impl StackEnv {
     /// Reads `SUPABASE_URL`, `SUPABASE_ANON_KEY`, `SUPABASE_SERVICE_ROLE_KEY`,
-    /// `SUPABASE_DB_URL` and `SUNO_API_BASE_URL`.
+    /// `SUPABASE_PUBLISHABLE_KEY`, `SUPABASE_SECRET_KEY`, `SUPABASE_DB_URL`,
+    /// `SUNO_API_BASE_URL` and `WEB_URL`.
     pub fn from_env() -> Result<Self> {
         let var = |name: &str| {
             std::env::var(name)
@@ -35,8 +42,11 @@ impl StackEnv {
             url: var("SUPABASE_URL")?,
             anon_key: var("SUPABASE_ANON_KEY")?,
             service_role_key: var("SUPABASE_SERVICE_ROLE_KEY")?,
+            publishable_key: var("SUPABASE_PUBLISHABLE_KEY")?,
+            secret_key: var("SUPABASE_SECRET_KEY")?,
             db_url: var("SUPABASE_DB_URL")?,
             suno_url: std::env::var("SUNO_API_BASE_URL").unwrap_or_default(),
+            web_url: var("WEB_URL")?,
         })
     }
 
