@@ -282,6 +282,11 @@ create table public.suno_api_status (
   credits numeric,
   -- Circuit breaker / rate-limit cool-down: no submits before this time.
   paused_until timestamptz,
+  -- Who asked for the pause, which decides what ends it early:
+  -- 'cooldown' (rate limited) and 'maintenance' are the provider's and run
+  -- their course; 'circuit' (repeated failures) and 'config' (key refused,
+  -- no credits) are ours and end at the first healthy check.
+  pause_kind text,
   updated_at timestamptz not null default now(),
   constraint suno_api_status_single_row check (id),
   constraint suno_api_status_state_known check (state in (
@@ -289,6 +294,8 @@ create table public.suno_api_status (
   constraint suno_api_status_available_matches_state
     check (is_available = (state in ('up', 'degraded'))),
   constraint suno_api_status_consecutive_failures_range check (consecutive_failures >= 0),
+  constraint suno_api_status_pause_kind_known check (pause_kind in ('circuit', 'cooldown', 'maintenance', 'config')),
+  constraint suno_api_status_pause_has_kind check ((paused_until is null) = (pause_kind is null)),
   constraint suno_api_status_response_time_range check (response_time_ms >= 0),
   constraint suno_api_status_last_error_length check (char_length(last_error) <= 2000)
 );
