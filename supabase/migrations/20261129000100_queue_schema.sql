@@ -24,8 +24,14 @@ create table public.music_queues (
   -- A user may have at most this many unfinished (pending or processing)
   -- requests; the next enqueue answers PT429.
   max_pending_per_user integer not null default 5,
-  -- How the worker drains the queue, used only to estimate waits.
+  -- How the worker drains the queue: requests claimed per run, the pause
+  -- between two submits of a run, and the attempts a new request gets. The
+  -- worker reads them at the start of each run, the wait estimate too; an
+  -- admin changes them with configure_music_queue. (The shared provider
+  -- limit is music_rate_limits.)
   batch_size integer not null default 5,
+  submit_spacing_ms integer not null default 2000,
+  max_attempts integer not null default 3,
   run_interval_seconds integer not null default 60,
   created_at timestamptz not null default now(),
   updated_at timestamptz not null default now(),
@@ -35,6 +41,8 @@ create table public.music_queues (
   constraint music_queues_paused_by_length check (char_length(paused_by) <= 200),
   constraint music_queues_max_pending_range check (max_pending_per_user between 1 and 1000000),
   constraint music_queues_batch_size_range check (batch_size between 1 and 1000),
+  constraint music_queues_submit_spacing_range check (submit_spacing_ms between 0 and 60000),
+  constraint music_queues_max_attempts_range check (max_attempts between 1 and 10),
   constraint music_queues_run_interval_range check (run_interval_seconds between 1 and 86400)
 );
 

@@ -176,6 +176,57 @@ end
 $$;
 
 -- ---------------------------------------------------------------------------
+-- configure: an admin changes how the worker drains a queue. A null argument
+-- keeps the current value; a value out of range is refused naming the field
+-- (22023). The worker reads the row at the start of each run, so a change
+-- takes effect at the next run (max_attempts: for requests enqueued from
+-- then on). Returns the queue row.
+-- ---------------------------------------------------------------------------
+create function public.configure_music_queue(
+  p_queue text default 'default',
+  p_batch_size integer default null,
+  p_submit_spacing_ms integer default null,
+  p_max_attempts integer default null,
+  p_max_pending_per_user integer default null
+)
+returns public.music_queues
+language plpgsql
+volatile
+security definer
+set search_path = ''
+as $$
+declare
+  v_queue public.music_queues;
+begin
+  perform public._music_require_admin();
+  if p_batch_size not between 1 and 1000 then
+    perform public._music_bad_input('batch_size', 'batch_size must be from 1 to 1000');
+  end if;
+  if p_submit_spacing_ms not between 0 and 60000 then
+    perform public._music_bad_input('submit_spacing_ms', 'submit_spacing_ms must be from 0 to 60000');
+  end if;
+  if p_max_attempts not between 1 and 10 then
+    perform public._music_bad_input('max_attempts', 'max_attempts must be from 1 to 10');
+  end if;
+  if p_max_pending_per_user not between 1 and 1000000 then
+    perform public._music_bad_input('max_pending_per_user', 'max_pending_per_user must be from 1 to 1000000');
+  end if;
+  update public.music_queues
+     set batch_size = coalesce(p_batch_size, batch_size),
+         submit_spacing_ms = coalesce(p_submit_spacing_ms, submit_spacing_ms),
+         max_attempts = coalesce(p_max_attempts, max_attempts),
+         max_pending_per_user = coalesce(p_max_pending_per_user, max_pending_per_user),
+         updated_at = statement_timestamp()
+   where name = p_queue
+  returning * into v_queue;
+  if not found then
+    raise exception using errcode = 'P0002', message = format('unknown queue %L', p_queue);
+  end if;
+  return v_queue;
+end
+$$;
+
+-- ---------------------------------------------------------------------------
 -- record a provider check: appends to the history and updates the current
 -- status in one statement, computed from the locked current row (no
 -- read-modify-write), so concurrent checkers never lose a count.

@@ -103,6 +103,7 @@ revoke all on function
   public.admin_cancel_music_request(uuid),
   public.pause_music_queue(text, text),
   public.resume_music_queue(text),
+  public.configure_music_queue(text, integer, integer, integer, integer),
   public.record_suno_status_check(text, integer, text, numeric, integer, timestamptz),
   public.get_suno_api_status(),
   public.take_rate_token(text),
@@ -144,6 +145,7 @@ grant execute on function
   public.admin_cancel_music_request(uuid),
   public.pause_music_queue(text, text),
   public.resume_music_queue(text),
+  public.configure_music_queue(text, integer, integer, integer, integer),
   public.set_rate_limit(text, integer, numeric),
   public.music_queue_stats(text),
   public.music_queue_timeseries(integer, text)
