@@ -364,8 +364,18 @@ pub fn classify_missing_task() -> Classification {
     )
 }
 
-/// A callback. It is a wake-up: on success the action is to read the task, not to trust it.
+/// A callback, for logs and events. Its action is always [`Action::ReadTaskNow`]: a callback
+/// is an unsigned wake-up that may repeat, come late or lie, so it never drives a retry, a
+/// pause or a failure by itself. The read of `record-info` that follows is the truth, and
+/// only that read is decided on ([`crate::poll::decide_poll`]).
 pub fn classify_callback(callback: &Callback) -> Classification {
+    let mut meaning = callback_meaning(callback);
+    meaning.action = Action::ReadTaskNow;
+    meaning
+}
+
+/// What the callback says happened, before it is reduced to a wake-up.
+fn callback_meaning(callback: &Callback) -> Classification {
     let stage = &callback.stage;
     match (callback.code, stage) {
         (200, CallbackStage::Complete) => Classification::new(

@@ -109,7 +109,7 @@ fn a_request_goes_from_body_to_clips() {
         "callbackType": "first", "task_id": task_id,
         "data": [{"id": "a", "audio_url": "https://cdn/a.mp3"}, {"id": "b", "audio_url": ""}]}});
     let callback = parse_callback(first.to_string().as_bytes()).unwrap();
-    assert_eq!(classify_callback(&callback).action, Action::KeepPolling);
+    assert_eq!(classify_callback(&callback).action, Action::ReadTaskNow);
     let submitted = SubmittedTask {
         attempts: 1,
         max_attempts: 3,
