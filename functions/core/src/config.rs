@@ -59,6 +59,9 @@ pub struct Config {
     /// `SUNO_API_BASE_URL`: the provider's base URL, default `https://api.sunoapi.org`.
     /// Must start with `http://` or `https://`; a trailing `/` is dropped.
     pub suno_base_url: String,
+    /// `SUPABASE_URL`: the project's URL, which the provider's callbacks go to; `None` when
+    /// unset ([`Config::callback_url`] then fails with [`ConfigError::Missing`]).
+    pub supabase_url: Option<String>,
     /// `SUNO_API_KEY`: the provider key; `None` when unset (probes and submits then fail with
     /// [`ConfigError::Missing`] through [`Config::suno_api`]).
     #[serde(skip)]
@@ -121,6 +124,7 @@ impl Config {
             suno_base_url: env
                 .url("SUNO_API_BASE_URL")?
                 .unwrap_or_else(default_base_url),
+            supabase_url: env.url("SUPABASE_URL")?,
             suno_api_key: env.raw("SUNO_API_KEY"),
             suno_model: env.model("SUNO_MODEL")?,
             suno_request_timeout_ms: env.number(
@@ -164,6 +168,15 @@ impl Config {
             var: "SUNO_API_KEY",
         })?;
         Ok(SunoApi::new(&self.suno_base_url, key))
+    }
+
+    /// The URL the provider calls back for `request_id`, carrying its `token`; fails when
+    /// `SUPABASE_URL` is not set.
+    pub fn callback_url(&self, request_id: &str, token: &str) -> Result<String, ConfigError> {
+        let project = self.supabase_url.as_deref().ok_or(ConfigError::Missing {
+            var: "SUPABASE_URL",
+        })?;
+        Ok(crate::suno::callback_url(project, request_id, token))
     }
 
     /// The retry backoff of one request.
@@ -480,6 +493,21 @@ mod tests {
         assert_eq!(
             with_key.suno_api().unwrap().base_url(),
             "https://api.sunoapi.org"
+        );
+    }
+
+    #[test]
+    fn the_callback_url_comes_from_supabase_url() {
+        assert_eq!(
+            Config::default().callback_url("r1", "t1"),
+            Err(ConfigError::Missing {
+                var: "SUPABASE_URL"
+            })
+        );
+        let c = config(&[("SUPABASE_URL", "https://abc.supabase.co")]).unwrap();
+        assert_eq!(
+            c.callback_url("r1", "t1").unwrap(),
+            "https://abc.supabase.co/functions/v1/music-queue-worker/callback?request_id=r1&token=t1"
         );
     }
 

@@ -23,7 +23,9 @@
 //! - [`poll`]: what to do after reading a submitted task.
 //! - [`config`]: the deployment's settings and secrets, from environment-like variables.
 //! - [`settings`]: the queue's behaviour, from its SQL row.
-//! - [`error`]: the `{"error":{"code","message"}}` shape shared by all errors.
+//! - [`error`]: the `{"error":{"code","message"}}` shape, and [`ApiError`] with its statuses.
+//! - [`status`]: a request's status ([`RequestStatus`]).
+//! - [`secret`]: comparing tokens and keys in constant time.
 //! - [`text`]: measuring and cutting text without splitting characters.
 //! - [`time`]: epoch milliseconds, ISO-8601 text and SQL delays.
 //!
@@ -70,7 +72,9 @@ pub mod poll;
 pub mod profile;
 pub mod prompt;
 pub mod retry;
+pub mod secret;
 pub mod settings;
+pub mod status;
 pub mod suno;
 pub mod text;
 pub mod time;
@@ -79,7 +83,7 @@ pub mod validation;
 pub use classify::{Action, Class, Classification, ConfigFault, TransportFailure};
 pub use config::{Config, ConfigError};
 pub use emotion::{Band, Emotion, Intensity};
-pub use error::{ErrorBody, ErrorCode};
+pub use error::{ApiError, ErrorBody, ErrorCode};
 pub use health::{
     CallFacts, Circuit, CircuitPolicy, PauseKind, ProviderState, ProviderStatus, StatusCheck,
 };
@@ -89,4 +93,5 @@ pub use poll::{decide_poll, PollDecision, PollResult, SubmittedTask};
 pub use prompt::GenerateParams;
 pub use retry::{Backoff, Cooldown};
 pub use settings::QueueSettings;
+pub use status::RequestStatus;
 pub use validation::{parse_request, validate_request, MusicRequest, ValidationError};

@@ -16,7 +16,7 @@ pub mod reply;
 pub mod request;
 pub mod response;
 
-pub use callback::{parse_callback, Callback, CallbackError, CallbackStage};
+pub use callback::{callback_url, parse_callback, Callback, CallbackError, CallbackStage};
 pub use clip::Clip;
 pub use reply::{fetch_failure, Reply};
 pub use request::{Endpoint, HttpRequest, Method, SunoApi};
