@@ -930,6 +930,25 @@ mod tests {
     }
 
     #[test]
+    fn a_read_of_a_failed_task_is_a_healthy_call() {
+        let failed_task = serde_json::json!({"code": 200, "msg": "success", "data": {
+            "taskId": "t1", "status": "GENERATE_AUDIO_FAILED", "errorCode": 531,
+            "errorMessage": "failed"}});
+        let read = crate::poll::PollResult::from_http(200, failed_task.to_string().as_bytes());
+        let mut plan = planner(healthy());
+        plan.next(NOW);
+        plan.record_polls(vec!["a".into(), "b".into(), "c".into()]);
+        for _ in 0..3 {
+            assert!(matches!(plan.next(NOW), Step::Read { .. }));
+            plan.record_read(&read.call_outcome(), &ok(), NOW);
+        }
+        assert_eq!(plan.status().state, ProviderState::Up);
+        assert_eq!(plan.next(NOW), Step::Claim { limit: 5 });
+        let lost = crate::poll::PollResult::Transport(TransportFailure::NotSent);
+        assert_eq!(lost.call_outcome().class, Class::Retryable);
+    }
+
+    #[test]
     fn a_claimed_row_is_read_from_postgrest() {
         let row = serde_json::json!({"id": "0b6c", "attempts": 2, "max_attempts": 3, "status": "processing"});
         assert_eq!(

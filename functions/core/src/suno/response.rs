@@ -210,19 +210,6 @@ impl TaskStatus {
             TaskStatus::Unknown(other) => other,
         }
     }
-
-    /// The provider will not change this status any more.
-    pub fn is_terminal(&self) -> bool {
-        matches!(
-            self,
-            TaskStatus::Success
-                | TaskStatus::CreateTaskFailed
-                | TaskStatus::GenerateAudioFailed
-                | TaskStatus::CallbackException
-                | TaskStatus::SensitiveWordError
-                | TaskStatus::Failed
-        )
-    }
 }
 
 impl fmt::Display for TaskStatus {
