@@ -263,9 +263,10 @@ impl ProviderStatus {
         self.state.accepts_calls() && self.paused_until_ms.map_or(true, |until| until <= now_ms)
     }
 
-    /// The status after observing `outcome` of a call at `now_ms` that took `response_ms`.
-    /// Shorthand for [`ProviderStatus::check`] when the check itself is not needed.
-    pub fn observe(
+    /// The status after observing `outcome` of a call at `now_ms` that took `response_ms`:
+    /// [`ProviderStatus::check`] without the check, for the tests' sequences.
+    #[cfg(test)]
+    fn observe(
         &self,
         outcome: &Classification,
         response_ms: Option<u64>,
