@@ -90,6 +90,7 @@ pub struct Callback {
 
 /// Why a callback body could not be read.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum CallbackError {
     /// The body is not JSON.
     #[error("callback body is not valid JSON: {reason}")]

@@ -21,6 +21,7 @@ const SNIPPET_UNITS: usize = 200;
 /// An answer that did not carry what was asked for.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
 #[serde(tag = "kind", rename_all = "snake_case")]
+#[non_exhaustive]
 pub enum ProviderError {
     /// The envelope's `code` is not 200: the provider refused or failed.
     #[error("provider answered code {code}: {msg}")]
