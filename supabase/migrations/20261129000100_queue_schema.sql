@@ -24,8 +24,14 @@ create table public.music_queues (
   -- A user may have at most this many unfinished (pending or processing)
   -- requests; the next enqueue answers PT429.
   max_pending_per_user integer not null default 5,
-  -- How the worker drains the queue, used only to estimate waits.
+  -- How the worker drains the queue: requests claimed per run, the pause
+  -- between two submits of a run, and the attempts a new request gets. The
+  -- worker reads them at the start of each run, the wait estimate too; an
+  -- admin changes them with configure_music_queue. (The shared provider
+  -- limit is music_rate_limits.)
   batch_size integer not null default 5,
+  submit_spacing_ms integer not null default 2000,
+  max_attempts integer not null default 3,
   run_interval_seconds integer not null default 60,
   -- A submitted task still unfinished after this long is failed by
   -- music_queue_maintenance (error_code task_timeout), whatever the poller does.
@@ -38,6 +44,8 @@ create table public.music_queues (
   constraint music_queues_paused_by_length check (char_length(paused_by) <= 200),
   constraint music_queues_max_pending_range check (max_pending_per_user between 1 and 1000000),
   constraint music_queues_batch_size_range check (batch_size between 1 and 1000),
+  constraint music_queues_submit_spacing_range check (submit_spacing_ms between 0 and 60000),
+  constraint music_queues_max_attempts_range check (max_attempts between 1 and 10),
   constraint music_queues_run_interval_range check (run_interval_seconds between 1 and 86400),
   constraint music_queues_task_timeout_range check (task_timeout_seconds between 60 and 604800)
 );
@@ -322,6 +330,11 @@ create table public.suno_api_status (
   credits numeric,
   -- Circuit breaker / rate-limit cool-down: no submits before this time.
   paused_until timestamptz,
+  -- Who asked for the pause, which decides what ends it early:
+  -- 'cooldown' (rate limited) and 'maintenance' are the provider's and run
+  -- their course; 'circuit' (repeated failures) and 'config' (key refused,
+  -- no credits) are ours and end at the first healthy check.
+  pause_kind text,
   updated_at timestamptz not null default now(),
   constraint suno_api_status_single_row check (id),
   constraint suno_api_status_state_known check (state in (
@@ -329,6 +342,8 @@ create table public.suno_api_status (
   constraint suno_api_status_available_matches_state
     check (is_available = (state in ('up', 'degraded'))),
   constraint suno_api_status_consecutive_failures_range check (consecutive_failures >= 0),
+  constraint suno_api_status_pause_kind_known check (pause_kind in ('circuit', 'cooldown', 'maintenance', 'config')),
+  constraint suno_api_status_pause_has_kind check ((paused_until is null) = (pause_kind is null)),
   constraint suno_api_status_response_time_range check (response_time_ms >= 0),
   constraint suno_api_status_last_error_length check (char_length(last_error) <= 2000)
 );

@@ -342,7 +342,7 @@ begin
           case when coalesce(p_instrumental, true) then 'instrumental' else 'vocal' end, p_emotion,
           round(p_intensity * 10), coalesce(', ' || p_context, '')), 500)),
         p_style, p_title, coalesce(p_instrumental, true), p_model,
-        coalesce(p_priority, 5), coalesce(p_max_attempts, 3),
+        coalesce(p_priority, 5), coalesce(p_max_attempts, v_queue.max_attempts),
         coalesce(p_run_at, statement_timestamp()), coalesce(p_run_at, statement_timestamp()),
         p_idempotency_key,
         statement_timestamp(), statement_timestamp())

@@ -186,12 +186,78 @@ end
 $$;
 
 -- ---------------------------------------------------------------------------
+-- configure: an admin changes how the worker drains a queue. A null argument
+-- keeps the current value; a value out of range is refused naming the field
+-- (22023). The worker reads the row at the start of each run, so a change
+-- takes effect at the next run (max_attempts: for requests enqueued from
+-- then on). Returns the queue row.
+-- ---------------------------------------------------------------------------
+create function public.configure_music_queue(
+  p_queue text default 'default',
+  p_batch_size integer default null,
+  p_submit_spacing_ms integer default null,
+  p_max_attempts integer default null,
+  p_max_pending_per_user integer default null
+)
+returns public.music_queues
+language plpgsql
+volatile
+security definer
+set search_path = ''
+as $$
+declare
+  v_queue public.music_queues;
+begin
+  perform public._music_require_admin();
+  if p_batch_size not between 1 and 1000 then
+    perform public._music_bad_input('batch_size', 'batch_size must be from 1 to 1000');
+  end if;
+  if p_submit_spacing_ms not between 0 and 60000 then
+    perform public._music_bad_input('submit_spacing_ms', 'submit_spacing_ms must be from 0 to 60000');
+  end if;
+  if p_max_attempts not between 1 and 10 then
+    perform public._music_bad_input('max_attempts', 'max_attempts must be from 1 to 10');
+  end if;
+  if p_max_pending_per_user not between 1 and 1000000 then
+    perform public._music_bad_input('max_pending_per_user', 'max_pending_per_user must be from 1 to 1000000');
+  end if;
+  update public.music_queues
+     set batch_size = coalesce(p_batch_size, batch_size),
+         submit_spacing_ms = coalesce(p_submit_spacing_ms, submit_spacing_ms),
+         max_attempts = coalesce(p_max_attempts, max_attempts),
+         max_pending_per_user = coalesce(p_max_pending_per_user, max_pending_per_user),
+         updated_at = statement_timestamp()
+   where name = p_queue
+  returning * into v_queue;
+  if not found then
+    raise exception using errcode = 'P0002', message = format('unknown queue %L', p_queue);
+  end if;
+  return v_queue;
+end
+$$;
+
+-- ---------------------------------------------------------------------------
 -- record a provider check: appends to the history and updates the current
--- status in one statement. consecutive_failures is computed from the locked
--- current row (no read-modify-write), so concurrent checkers never lose a
--- count. A healthy check closes the circuit (paused_until := p_paused_until)
--- unless a rate-limit cool-down is running, which then runs its course; an
--- unhealthy one can only push paused_until later.
+-- status in one statement, computed from the locked current row (no
+-- read-modify-write), so concurrent checkers never lose a count.
+--
+-- A check is healthy when the state is 'up', or 'degraded' without an error
+-- (a slow answer). The failure streak (functions/core `health.rs` applies
+-- the same rule within a run):
+--   * a healthy check resets it to 0;
+--   * a transient failure ('degraded' with an error, or 'down') extends a
+--     streak of transient failures, else starts one at 1;
+--   * 'rate_limited', 'maintenance', 'unauthorized' and 'no_credits' count
+--     their own streak (+ 1 when the state repeats, else 1), so two 430s
+--     and a 503 do not open the circuit that is meant for failures.
+--
+-- The pause: a check may ask for one (p_paused_until); its kind follows from
+-- the state that asked ('rate_limited' -> cooldown, 'maintenance' ->
+-- maintenance, 'unauthorized' / 'no_credits' -> config, else circuit). A
+-- running pause that ends later is kept, except that a healthy check lifts
+-- our own pauses (circuit, config) at once. The provider's pauses (cooldown,
+-- maintenance) run their course whatever later checks say: the decision is
+-- on the time and the kind of the pause, never on the current state.
 -- ---------------------------------------------------------------------------
 create function public.record_suno_status_check(
   p_state text,
@@ -214,22 +280,47 @@ begin
     insert into public.suno_api_status_checks (state, is_available, response_time_ms, http_status, error, credits)
     values (p_state, p_state in ('up', 'degraded'), p_response_time_ms, p_http_status,
             left(p_error, 2000), p_credits)
-    returning *
+    returning *,
+              state = 'up' or (state = 'degraded' and error is null) as healthy,
+              case state
+                when 'rate_limited' then 'cooldown'
+                when 'maintenance' then 'maintenance'
+                when 'unauthorized' then 'config'
+                when 'no_credits' then 'config'
+                else 'circuit'
+              end as asked_kind
   )
   update public.suno_api_status s
      set state = c.state,
          is_available = c.is_available,
-         consecutive_failures = case when c.is_available then 0 else s.consecutive_failures + 1 end,
+         consecutive_failures = case
+           when c.healthy then 0
+           when c.state in ('degraded', 'down') and s.state in ('degraded', 'down')
+             then s.consecutive_failures + 1
+           when c.state = s.state then s.consecutive_failures + 1
+           else 1
+         end,
          last_check_at = c.checked_at,
-         last_success_at = case when c.is_available then c.checked_at else s.last_success_at end,
-         last_failure_at = case when c.is_available then s.last_failure_at else c.checked_at end,
+         last_success_at = case when c.healthy then c.checked_at else s.last_success_at end,
+         last_failure_at = case when c.healthy then s.last_failure_at else c.checked_at end,
          response_time_ms = c.response_time_ms,
-         last_error = case when c.is_available then s.last_error else coalesce(c.error, c.state) end,
+         last_error = case when c.healthy then s.last_error else coalesce(c.error, c.state) end,
          credits = coalesce(c.credits, s.credits),
+         -- The same "keep the running pause" test twice: once for the time,
+         -- once for its kind, so the two always come from the same pause.
          paused_until = case
-           when c.is_available and (s.state <> 'rate_limited' or s.paused_until <= c.checked_at)
-             then p_paused_until
-           else greatest(s.paused_until, p_paused_until)
+           when s.paused_until > c.checked_at
+                and (not c.healthy or s.pause_kind in ('cooldown', 'maintenance'))
+                and (p_paused_until is null or s.paused_until >= p_paused_until)
+             then s.paused_until
+           else p_paused_until
+         end,
+         pause_kind = case
+           when s.paused_until > c.checked_at
+                and (not c.healthy or s.pause_kind in ('cooldown', 'maintenance'))
+                and (p_paused_until is null or s.paused_until >= p_paused_until)
+             then s.pause_kind
+           when p_paused_until is not null then c.asked_kind
          end,
          updated_at = c.checked_at
     from checked c

@@ -3,16 +3,15 @@
 //! [`Sim`] serves the simulator in-process on an ephemeral port, with its clock frozen so
 //! a test moves time only through [`Sim::advance`], and wraps its control API. [`Shell`]
 //! is the smallest possible edge-function shell: it sends the [`HttpRequest`] values the
-//! core builds with reqwest and hands the HTTP status and body bytes, or the transport
-//! failure, back to the core's parsers and classifiers. Nothing here decides anything the
-//! core should decide.
+//! core builds with reqwest and hands the HTTP status, `Retry-After` and body bytes, or the
+//! transport failure, back to the core as a [`Reply`], which reads and classifies them.
+//! Nothing here decides anything the core should decide; the one mapping left is reqwest's
+//! errors to a `TransportFailure` (the core documents the same mapping for Deno).
 
 use std::time::Duration;
 
-use music_core::classify::{classify_error, classify_transport};
 use music_core::poll::PollResult;
-use music_core::retry::parse_retry_after;
-use music_core::suno::{parse_credit, parse_generate, HttpRequest, Method, SunoApi};
+use music_core::suno::{parse_credit, parse_generate, HttpRequest, Method, Reply, SunoApi};
 use music_core::{Classification, Config, TransportFailure};
 use serde_json::{json, Value};
 use suno_sim::SimConfig;
@@ -168,22 +167,6 @@ impl Sim {
     }
 }
 
-/// What one call produced, before the core reads it.
-#[derive(Debug, Clone)]
-pub enum Reply {
-    /// An HTTP answer.
-    Answer {
-        /// HTTP status.
-        status: u16,
-        /// The `Retry-After` header, if any.
-        retry_after: Option<String>,
-        /// The raw body.
-        body: Vec<u8>,
-    },
-    /// No answer.
-    Lost(TransportFailure),
-}
-
 /// A minimal shell: sends the core's requests and feeds the answers back to the core.
 pub struct Shell {
     http: reqwest::Client,
@@ -246,46 +229,24 @@ impl Shell {
     /// Sends a generate request: the task id, or what the core makes of the failure.
     pub async fn submit(&self, request: &HttpRequest) -> Result<String, Classification> {
         let reply = self.send(request).await;
-        read(request, reply, parse_generate)
+        reply.read(request.endpoint, parse_generate)
     }
 
     /// Sends a credit request: the balance, or what the core makes of the failure.
     pub async fn credit(&self, request: &HttpRequest) -> Result<f64, Classification> {
         let reply = self.send(request).await;
-        read(request, reply, parse_credit)
+        reply.read(request.endpoint, parse_credit)
     }
 
     /// Sends a record-info request and wraps the answer for `decide_poll`.
     pub async fn read_task(&self, request: &HttpRequest) -> PollResult {
-        match self.send(request).await {
-            Reply::Answer { status, body, .. } => PollResult::from_http(status, &body),
-            Reply::Lost(failure) => PollResult::Transport(failure),
-        }
+        self.send(request).await.read_task()
     }
 }
 
 impl Default for Shell {
     fn default() -> Shell {
         Shell::new()
-    }
-}
-
-/// Runs the core's parser on an answer, or classifies why there is none.
-fn read<T>(
-    request: &HttpRequest,
-    reply: Reply,
-    parse: fn(u16, &[u8]) -> Result<T, music_core::suno::ProviderError>,
-) -> Result<T, Classification> {
-    match reply {
-        Reply::Answer {
-            status,
-            retry_after,
-            body,
-        } => parse(status, &body).map_err(|error| {
-            let wait = retry_after.as_deref().and_then(parse_retry_after);
-            classify_error(&error).with_retry_after(wait)
-        }),
-        Reply::Lost(failure) => Err(classify_transport(failure, request.endpoint)),
     }
 }
 

@@ -951,14 +951,14 @@ async fn every_callback_stage_parses_with_its_task_id() {
     assert_eq!(text.task_id.as_deref(), Some(task_id.as_str()));
     assert_eq!(text.clips.len(), 2);
     assert!(text.clips.iter().all(|c| !c.is_ready()));
-    assert_eq!(classify_callback(&text).action, A::KeepPolling);
+    assert_eq!(classify_callback(&text).action, A::ReadTaskNow);
 
     sim.advance(10.0).await;
     let first = callback_of(&listener, "first").await;
     assert_eq!((first.code, &first.stage), (200, &CallbackStage::First));
     assert_eq!(first.task_id.as_deref(), Some(task_id.as_str()));
     assert_eq!(first.clips.iter().filter(|c| c.is_ready()).count(), 1);
-    assert_eq!(classify_callback(&first).action, A::KeepPolling);
+    assert_eq!(classify_callback(&first).action, A::ReadTaskNow);
 
     sim.advance(80.0).await;
     let complete = callback_of(&listener, "complete").await;

@@ -115,14 +115,6 @@ impl Action {
     pub fn counts_attempt(self) -> bool {
         matches!(self, Action::RetryWithBackoff | Action::ResubmitOnce)
     }
-
-    /// Whether the action concerns the provider as a whole, not one request.
-    pub fn is_provider_wide(self) -> bool {
-        matches!(
-            self,
-            Action::CoolDown | Action::OpenCircuit | Action::PauseQueue
-        )
-    }
 }
 
 /// The meaning of one outcome.
@@ -291,9 +283,11 @@ pub fn classify_body(code: i64, msg: &str) -> Classification {
         413 => fatal_request("prompt_too_long", message),
         422 if mentions(msg, &["callback"]) => fatal_config(ConfigFault::CallbackUrl, message),
         422 if mentions(msg, MISSING_WORDS) => anomaly("task_not_found", message),
+        // A server error is the provider's fault whatever its text says ("moderation
+        // service timeout"): content words only decide for the other codes.
+        500..=599 => retryable("provider_server_error", message),
         _ if mentions(msg, CONTENT_WORDS) => fatal_request("content_rejected", message),
         400 | 422 => fatal_request("provider_bad_request", message),
-        500..=599 => retryable("provider_server_error", message),
         // An undocumented code: retrying is bounded by the attempts and pauses nothing.
         _ => retryable("provider_unknown_code", message),
     }
@@ -370,8 +364,18 @@ pub fn classify_missing_task() -> Classification {
     )
 }
 
-/// A callback. It is a wake-up: on success the action is to read the task, not to trust it.
+/// A callback, for logs and events. Its action is always [`Action::ReadTaskNow`]: a callback
+/// is an unsigned wake-up that may repeat, come late or lie, so it never drives a retry, a
+/// pause or a failure by itself. The read of `record-info` that follows is the truth, and
+/// only that read is decided on ([`crate::poll::decide_poll`]).
 pub fn classify_callback(callback: &Callback) -> Classification {
+    let mut meaning = callback_meaning(callback);
+    meaning.action = Action::ReadTaskNow;
+    meaning
+}
+
+/// What the callback says happened, before it is reduced to a wake-up.
+fn callback_meaning(callback: &Callback) -> Classification {
     let stage = &callback.stage;
     match (callback.code, stage) {
         (200, CallbackStage::Complete) => Classification::new(
@@ -450,13 +454,18 @@ mod tests {
     }
 
     #[test]
-    fn only_retry_and_resubmit_count_an_attempt() {
-        assert!(Action::RetryWithBackoff.counts_attempt());
-        assert!(Action::ResubmitOnce.counts_attempt());
-        assert!(!Action::CoolDown.counts_attempt());
-        assert!(!Action::AwaitCallback.counts_attempt());
-        assert!(Action::PauseQueue.is_provider_wide());
-        assert!(!Action::FailWithFallback.is_provider_wide());
+    fn a_server_error_is_retried_whatever_its_words() {
+        for (code, msg) in [
+            (500, "moderation service timeout"),
+            (503, "artist lookup service down"),
+            (531, "policy violation checker unavailable"),
+        ] {
+            let c = classify_body(code, msg);
+            assert_eq!(c.class, Class::Retryable, "{code} {msg}");
+            assert_eq!(c.code, "provider_server_error");
+        }
+        let refused = classify_body(400, "lyrics violate the artist policy");
+        assert_eq!(refused.code, "content_rejected");
     }
 
     #[test]

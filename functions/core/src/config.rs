@@ -1,4 +1,9 @@
-//! Every setting of the queue, read from environment-like variables.
+//! The deployment's settings, read from environment-like variables: the provider's URL and
+//! key, and the tuning of timeouts, backoff and the circuit breaker.
+//!
+//! Queue behaviour an admin changes at run time (batch size, spacing between submits,
+//! attempts per request, the shared rate limit, the manual pause) is not here: it lives once,
+//! in SQL rows ([`crate::settings`]).
 //!
 //! [`Config::from_env`] takes a lookup function instead of reading the process environment, so
 //! it stays pure: the shell passes `Deno.env.get`, tests pass a map. Unset or blank variables
@@ -54,6 +59,9 @@ pub struct Config {
     /// `SUNO_API_BASE_URL`: the provider's base URL, default `https://api.sunoapi.org`.
     /// Must start with `http://` or `https://`; a trailing `/` is dropped.
     pub suno_base_url: String,
+    /// `SUPABASE_URL`: the project's URL, which the provider's callbacks go to; `None` when
+    /// unset ([`Config::callback_url`] then fails with [`ConfigError::Missing`]).
+    pub supabase_url: Option<String>,
     /// `SUNO_API_KEY`: the provider key; `None` when unset (probes and submits then fail with
     /// [`ConfigError::Missing`] through [`Config::suno_api`]).
     #[serde(skip)]
@@ -66,20 +74,6 @@ pub struct Config {
     /// `SUNO_CREDITS_PER_TASK`: credits one generation costs; a lower balance pauses the queue.
     /// Default 12, 0–10 000.
     pub suno_credits_per_task: u32,
-    /// `SUNO_STATUS_PAGE_URL`: optional statuspage.io JSON of Suno itself; never the source of
-    /// truth. Default unset.
-    pub suno_status_page_url: Option<String>,
-    /// `SUNO_RATE_LIMIT_PER_WINDOW`: generate calls allowed per window, across all callers.
-    /// Default 20, 1–10 000.
-    pub rate_limit_per_window: u32,
-    /// `SUNO_RATE_LIMIT_WINDOW_SECONDS`: the rate-limit window, default 10 s, 1–3 600.
-    pub rate_limit_window_ms: u64,
-    /// `MUSIC_WORKER_BATCH_SIZE`: requests claimed per worker run, default 5, 1–100.
-    pub batch_size: u32,
-    /// `MUSIC_WORKER_SPACING_MS`: pause between two submits of one run, default 2 000, 0–60 000.
-    pub spacing_ms: u64,
-    /// `MUSIC_MAX_ATTEMPTS`: submits per request before it fails, default 3, 1–10.
-    pub max_attempts: u32,
     /// `MUSIC_LEASE_SECONDS`: how long a claim is owned, default 120, 10–3 600. Must exceed
     /// the worker budget plus one request timeout, so no lease expires under a live worker.
     pub lease_seconds: u32,
@@ -130,6 +124,7 @@ impl Config {
             suno_base_url: env
                 .url("SUNO_API_BASE_URL")?
                 .unwrap_or_else(default_base_url),
+            supabase_url: env.url("SUPABASE_URL")?,
             suno_api_key: env.raw("SUNO_API_KEY"),
             suno_model: env.model("SUNO_MODEL")?,
             suno_request_timeout_ms: env.number(
@@ -138,12 +133,6 @@ impl Config {
                 1_000..=300_000,
             )?,
             suno_credits_per_task: env.number("SUNO_CREDITS_PER_TASK", 12, 0..=10_000)?,
-            suno_status_page_url: env.url("SUNO_STATUS_PAGE_URL")?,
-            rate_limit_per_window: env.number("SUNO_RATE_LIMIT_PER_WINDOW", 20, 1..=10_000)?,
-            rate_limit_window_ms: env.seconds("SUNO_RATE_LIMIT_WINDOW_SECONDS", 10, 1..=3_600)?,
-            batch_size: env.number("MUSIC_WORKER_BATCH_SIZE", 5, 1..=100)?,
-            spacing_ms: env.number("MUSIC_WORKER_SPACING_MS", 2_000, 0..=60_000)?,
-            max_attempts: env.number("MUSIC_MAX_ATTEMPTS", 3, 1..=10)?,
             lease_seconds: env.number("MUSIC_LEASE_SECONDS", 120, 10..=3_600)?,
             worker_budget_ms: env.number("MUSIC_WORKER_BUDGET_MS", 50_000, 1_000..=600_000)?,
             poll_interval_ms: env.seconds("SUNO_POLL_INTERVAL_SECONDS", 20, 1..=600)?,
@@ -181,6 +170,15 @@ impl Config {
         Ok(SunoApi::new(&self.suno_base_url, key))
     }
 
+    /// The URL the provider calls back for `request_id`, carrying its `token`; fails when
+    /// `SUPABASE_URL` is not set.
+    pub fn callback_url(&self, request_id: &str, token: &str) -> Result<String, ConfigError> {
+        let project = self.supabase_url.as_deref().ok_or(ConfigError::Missing {
+            var: "SUPABASE_URL",
+        })?;
+        Ok(crate::suno::callback_url(project, request_id, token))
+    }
+
     /// The retry backoff of one request.
     pub fn backoff(&self) -> Backoff {
         Backoff::new(self.retry_base_ms, self.retry_cap_ms)
@@ -202,15 +200,6 @@ impl Config {
             slow_ms: self.slow_response_ms,
             cooldown: self.cooldown(),
         }
-    }
-
-    /// The pause between two submits: the configured spacing, or more if the provider's rate
-    /// limit needs it (one worker alone must never exceed the limit).
-    pub fn submit_spacing_ms(&self) -> u64 {
-        let per_call = self
-            .rate_limit_window_ms
-            .div_ceil(u64::from(self.rate_limit_per_window.max(1)));
-        self.spacing_ms.max(per_call)
     }
 
     fn check_lease(&self) -> Result<(), ConfigError> {
@@ -385,12 +374,7 @@ mod tests {
         assert_eq!(c.suno_base_url, "https://api.sunoapi.org");
         assert_eq!(c.suno_api_key, None);
         assert_eq!(c.suno_model, Model::V4_5);
-        assert_eq!((c.batch_size, c.spacing_ms, c.max_attempts), (5, 2_000, 3));
         assert_eq!(c.lease_seconds, 120);
-        assert_eq!(
-            (c.rate_limit_per_window, c.rate_limit_window_ms),
-            (20, 10_000)
-        );
         assert_eq!(c.stuck_after_ms, 15 * 60_000);
         assert_eq!((c.retry_base_ms, c.retry_cap_ms), (30_000, 900_000));
         assert_eq!(c.cooldown_base_ms, 10_000);
@@ -402,36 +386,31 @@ mod tests {
             ("SUNO_API_BASE_URL", " http://127.0.0.1:9999/ "),
             ("SUNO_API_KEY", "sk-1"),
             ("SUNO_MODEL", "v5"),
-            ("MUSIC_WORKER_BATCH_SIZE", "10"),
-            ("MUSIC_WORKER_SPACING_MS", "0"),
             ("SUNO_POLL_INTERVAL_SECONDS", "2"),
         ])
         .unwrap();
         assert_eq!(c.suno_base_url, "http://127.0.0.1:9999");
         assert_eq!(c.suno_api_key.as_deref(), Some("sk-1"));
         assert_eq!(c.suno_model, Model::V5);
-        assert_eq!(
-            (c.batch_size, c.spacing_ms, c.poll_interval_ms),
-            (10, 0, 2_000)
-        );
+        assert_eq!(c.poll_interval_ms, 2_000);
     }
 
     #[test]
     fn blank_values_count_as_unset() {
-        let c = config(&[("SUNO_API_KEY", "  "), ("MUSIC_MAX_ATTEMPTS", "")]).unwrap();
+        let c = config(&[("SUNO_API_KEY", "  "), ("SUNO_MODEL", "")]).unwrap();
         assert_eq!(c.suno_api_key, None);
-        assert_eq!(c.max_attempts, 3);
+        assert_eq!(c.suno_model, Model::V4_5);
     }
 
     #[test]
     fn bad_values_name_the_variable_and_the_value() {
         assert_eq!(
-            invalid_var(&[("MUSIC_WORKER_BATCH_SIZE", "lots")]),
-            ("MUSIC_WORKER_BATCH_SIZE", "lots".into())
+            invalid_var(&[("SUNO_REQUEST_TIMEOUT_MS", "lots")]),
+            ("SUNO_REQUEST_TIMEOUT_MS", "lots".into())
         );
         assert_eq!(
-            invalid_var(&[("MUSIC_MAX_ATTEMPTS", "0")]),
-            ("MUSIC_MAX_ATTEMPTS", "0".into())
+            invalid_var(&[("SUNO_POLL_INTERVAL_SECONDS", "0")]),
+            ("SUNO_POLL_INTERVAL_SECONDS", "0".into())
         );
         assert_eq!(
             invalid_var(&[("SUNO_MODEL", "V9")]),
@@ -442,8 +421,8 @@ mod tests {
             "SUNO_API_BASE_URL"
         );
         assert_eq!(
-            invalid_var(&[("MUSIC_WORKER_SPACING_MS", "-5")]).0,
-            "MUSIC_WORKER_SPACING_MS"
+            invalid_var(&[("MUSIC_WORKER_BUDGET_MS", "-5")]).0,
+            "MUSIC_WORKER_BUDGET_MS"
         );
         let message = config(&[("SUNO_MODEL", "V9")]).unwrap_err().to_string();
         assert!(
@@ -518,6 +497,21 @@ mod tests {
     }
 
     #[test]
+    fn the_callback_url_comes_from_supabase_url() {
+        assert_eq!(
+            Config::default().callback_url("r1", "t1"),
+            Err(ConfigError::Missing {
+                var: "SUPABASE_URL"
+            })
+        );
+        let c = config(&[("SUPABASE_URL", "https://abc.supabase.co")]).unwrap();
+        assert_eq!(
+            c.callback_url("r1", "t1").unwrap(),
+            "https://abc.supabase.co/functions/v1/music-queue-worker/callback?request_id=r1&token=t1"
+        );
+    }
+
+    #[test]
     fn the_key_never_shows() {
         let c = config(&[("SUNO_API_KEY", "sk-secret")]).unwrap();
         let shown = format!("{c:?} {}", serde_json::to_string(&c).unwrap());
@@ -525,9 +519,16 @@ mod tests {
     }
 
     #[test]
-    fn spacing_never_exceeds_the_rate_limit() {
-        let c = config(&[("MUSIC_WORKER_SPACING_MS", "0")]).unwrap();
-        assert_eq!(c.submit_spacing_ms(), 500);
-        assert_eq!(Config::default().submit_spacing_ms(), 2_000);
+    fn queue_behaviour_is_not_read_from_the_environment() {
+        // Batch size, spacing, attempts and the rate limit live in SQL rows: these variables
+        // mean nothing here, so even nonsense in them is no error.
+        let c = config(&[
+            ("MUSIC_WORKER_BATCH_SIZE", "lots"),
+            ("MUSIC_WORKER_SPACING_MS", "-5"),
+            ("MUSIC_MAX_ATTEMPTS", "0"),
+            ("SUNO_RATE_LIMIT_PER_WINDOW", "none"),
+            ("SUNO_RATE_LIMIT_WINDOW_SECONDS", "never"),
+        ]);
+        assert_eq!(c, Ok(Config::default()));
     }
 }

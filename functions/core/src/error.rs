@@ -1,11 +1,15 @@
-//! The shape every error takes on the wire, and the trait that gives an error its code.
+//! The shape every error takes on the wire, the trait that gives an error its code, and the
+//! one vocabulary of errors the three edge functions answer with.
 //!
 //! Each module owns its error enum ([`crate::ValidationError`], [`crate::ConfigError`],
 //! [`crate::suno::ProviderError`], ...). What they share is a stable, machine-readable code,
-//! so an HTTP shell can answer `{"error":{"code","message"}}` without knowing the enum. Which
-//! HTTP status goes with which error is the shell's decision, not this crate's.
+//! so an HTTP shell can answer `{"error":{"code","message"}}` without knowing the enum.
+//! [`ApiError`] is what a function answers: each kind has its HTTP status, and
+//! [`ApiError::from_postgrest`] turns an error of the SQL API into one, so no shell maps
+//! SQLSTATEs or statuses by hand.
 
 use serde::{Deserialize, Serialize};
+use serde_json::Value;
 
 /// An error with a stable code for clients and storage.
 ///
@@ -49,6 +53,116 @@ impl ErrorBody {
     }
 }
 
+/// Every error an edge function answers with, and its HTTP status.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ApiError {
+    /// 400: the input is wrong; names the field when one is to blame.
+    #[error("{message}")]
+    BadInput {
+        /// Stable code, e.g. `invalid_intensity`.
+        code: &'static str,
+        /// The field to blame.
+        field: Option<String>,
+        /// What is wrong, for people.
+        message: String,
+    },
+    /// 401: no valid credentials.
+    #[error("{0}")]
+    Unauthorized(String),
+    /// 403: valid credentials that may not do this.
+    #[error("{0}")]
+    Forbidden(String),
+    /// 404: no such thing (or not the caller's).
+    #[error("{0}")]
+    NotFound(String),
+    /// 409: the state does not allow it (already finished, already cancelled, ...).
+    #[error("{0}")]
+    Conflict(String),
+    /// 429: the caller has too many unfinished requests.
+    #[error("{0}")]
+    PerUserLimit(String),
+    /// 503: the database or the API in front of it cannot be reached; try again later.
+    #[error("{0}")]
+    StoreUnavailable(String),
+    /// 500: a bug or an unexpected answer; details go to the logs, not to the caller.
+    #[error("internal error")]
+    Internal,
+}
+
+impl ApiError {
+    /// The HTTP status to answer with.
+    pub fn status(&self) -> u16 {
+        match self {
+            ApiError::BadInput { .. } => 400,
+            ApiError::Unauthorized(_) => 401,
+            ApiError::Forbidden(_) => 403,
+            ApiError::NotFound(_) => 404,
+            ApiError::Conflict(_) => 409,
+            ApiError::PerUserLimit(_) => 429,
+            ApiError::StoreUnavailable(_) => 503,
+            ApiError::Internal => 500,
+        }
+    }
+
+    /// An error answer of PostgREST (`status` and its JSON body `{code, message, details,
+    /// hint}`) as the function's own error. The SQL API raises 22023 with `field: <name>` in
+    /// the details for bad input, 42501 for refusals, PT429 for the per-user limit, P0002 for
+    /// unknown ids.
+    pub fn from_postgrest(status: u16, body: &[u8]) -> ApiError {
+        let json: Value = serde_json::from_slice(body).unwrap_or(Value::Null);
+        let sqlstate = json["code"].as_str().unwrap_or("");
+        let message = json["message"].as_str().unwrap_or("").to_owned();
+        match (sqlstate, status) {
+            ("22023" | "22P02" | "22001" | "23502" | "23514", _) => ApiError::BadInput {
+                code: "invalid_input",
+                field: json["details"]
+                    .as_str()
+                    .and_then(|d| d.strip_prefix("field: "))
+                    .map(str::to_owned),
+                message,
+            },
+            ("42501", 401) | (_, 401) => ApiError::Unauthorized(message),
+            ("42501", _) | (_, 403) => ApiError::Forbidden(message),
+            ("PT429", _) => ApiError::PerUserLimit(message),
+            ("P0002", _) | (_, 404) => ApiError::NotFound(message),
+            ("23505" | "40001" | "55P03", _) | (_, 409) => ApiError::Conflict(message),
+            ("57014" | "53300" | "57P01" | "57P03", _) | (_, 502..=504) => {
+                ApiError::StoreUnavailable("the database is unavailable, try again".into())
+            }
+            (state, _) if state.starts_with("08") || state.starts_with("PGRST00") => {
+                ApiError::StoreUnavailable("the database is unavailable, try again".into())
+            }
+            _ => ApiError::Internal,
+        }
+    }
+}
+
+impl ErrorCode for ApiError {
+    fn code(&self) -> &'static str {
+        match self {
+            ApiError::BadInput { code, .. } => code,
+            ApiError::Unauthorized(_) => "unauthorized",
+            ApiError::Forbidden(_) => "forbidden",
+            ApiError::NotFound(_) => "not_found",
+            ApiError::Conflict(_) => "conflict",
+            ApiError::PerUserLimit(_) => "too_many_requests",
+            ApiError::StoreUnavailable(_) => "store_unavailable",
+            ApiError::Internal => "internal",
+        }
+    }
+}
+
+impl From<crate::ValidationError> for ApiError {
+    fn from(error: crate::ValidationError) -> ApiError {
+        ApiError::BadInput {
+            code: error.code(),
+            field: error.field().map(|field| field.to_string()),
+            message: error.to_string(),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -61,5 +175,58 @@ mod tests {
             json,
             serde_json::json!({"error": {"code": "invalid_emotion", "message": "emotion: unknown"}})
         );
+    }
+
+    fn postgrest(status: u16, code: &str, details: Option<&str>) -> ApiError {
+        let body = serde_json::json!({"code": code, "message": "m", "details": details});
+        ApiError::from_postgrest(status, body.to_string().as_bytes())
+    }
+
+    #[test]
+    fn sql_api_errors_become_one_vocabulary_with_statuses() {
+        let bad = postgrest(400, "22023", Some("field: emotion"));
+        assert_eq!(
+            bad,
+            ApiError::BadInput {
+                code: "invalid_input",
+                field: Some("emotion".into()),
+                message: "m".into()
+            }
+        );
+        let cases = [
+            (postgrest(403, "42501", None), 403, "forbidden"),
+            (postgrest(401, "42501", None), 401, "unauthorized"),
+            (postgrest(429, "PT429", None), 429, "too_many_requests"),
+            (postgrest(404, "P0002", None), 404, "not_found"),
+            (postgrest(409, "23505", None), 409, "conflict"),
+            (postgrest(503, "PGRST001", None), 503, "store_unavailable"),
+            (postgrest(500, "57014", None), 503, "store_unavailable"),
+            (postgrest(500, "XX000", None), 500, "internal"),
+            (
+                ApiError::from_postgrest(502, b"<html>"),
+                503,
+                "store_unavailable",
+            ),
+        ];
+        for (error, status, code) in cases {
+            assert_eq!((error.status(), error.code()), (status, code), "{error:?}");
+        }
+        assert_eq!(bad.status(), 400);
+        let internal = postgrest(500, "XX000", None).to_body();
+        assert_eq!(
+            internal.error.message, "internal error",
+            "no internals leak"
+        );
+    }
+
+    #[test]
+    fn a_validation_error_keeps_its_code_and_names_its_field() {
+        let error = crate::parse_request(br#"{"emotion":"calm","intensity":7}"#).unwrap_err();
+        let api = ApiError::from(error);
+        assert_eq!((api.status(), api.code()), (400, "invalid_intensity"));
+        let ApiError::BadInput { field, .. } = &api else {
+            panic!("{api:?}");
+        };
+        assert_eq!(field.as_deref(), Some("intensity"));
     }
 }

@@ -17,12 +17,17 @@
 //! - [`suno`]: the provider contract: building requests, reading answers and callbacks.
 //! - [`classify`]: what each outcome means ([`Class`]) and implies ([`Action`]).
 //! - [`retry`]: backoff with jitter, rate-limit cool-downs, `Retry-After`.
-//! - [`health`]: the provider's state and the circuit breaker.
-//! - [`plan`]: one worker run as a state machine, and the admission of new requests.
+//! - [`health`]: the provider's state, the failure streak and pauses (one rule with the SQL).
+//! - [`plan`]: one worker run as a state machine, from the first probe to the last submit.
+//! - [`admit`]: whether a new request is submitted at once or queued.
 //! - [`poll`]: what to do after reading a submitted task.
-//! - [`config`]: every setting, from environment-like variables.
-//! - [`error`]: the `{"error":{"code","message"}}` shape shared by all errors.
+//! - [`config`]: the deployment's settings and secrets, from environment-like variables.
+//! - [`settings`]: the queue's behaviour, from its SQL row.
+//! - [`error`]: the `{"error":{"code","message"}}` shape, and [`ApiError`] with its statuses.
+//! - [`status`]: a request's status ([`RequestStatus`]).
+//! - [`secret`]: comparing tokens and keys in constant time.
 //! - [`text`]: measuring and cutting text without splitting characters.
+//! - [`time`]: epoch milliseconds, ISO-8601 text and SQL delays.
 //!
 //! # Example
 //!
@@ -55,6 +60,7 @@
 
 #![deny(missing_docs)]
 
+pub mod admit;
 pub mod classify;
 pub mod config;
 pub mod emotion;
@@ -66,18 +72,26 @@ pub mod poll;
 pub mod profile;
 pub mod prompt;
 pub mod retry;
+pub mod secret;
+pub mod settings;
+pub mod status;
 pub mod suno;
 pub mod text;
+pub mod time;
 pub mod validation;
 
 pub use classify::{Action, Class, Classification, ConfigFault, TransportFailure};
 pub use config::{Config, ConfigError};
 pub use emotion::{Band, Emotion, Intensity};
-pub use error::{ErrorBody, ErrorCode};
-pub use health::{Circuit, CircuitPolicy, ProviderState, ProviderStatus};
+pub use error::{ApiError, ErrorBody, ErrorCode};
+pub use health::{
+    CallFacts, Circuit, CircuitPolicy, PauseKind, ProviderState, ProviderStatus, StatusCheck,
+};
 pub use model::Model;
 pub use plan::{ClaimedRequest, Planner, RequestDecision, Step};
 pub use poll::{decide_poll, PollDecision, PollResult, SubmittedTask};
 pub use prompt::GenerateParams;
 pub use retry::{Backoff, Cooldown};
+pub use settings::QueueSettings;
+pub use status::RequestStatus;
 pub use validation::{parse_request, validate_request, MusicRequest, ValidationError};

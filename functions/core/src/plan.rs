@@ -1,19 +1,61 @@
-//! One worker run as a pure state machine, plus the admission decision of a new request.
+//! One worker run as a pure state machine: what to call next, and what each outcome means for
+//! the request and for the run.
 //!
-//! The worker claims requests, builds a [`Planner`] from them, the provider status and the
-//! config, then loops: ask [`Planner::next`] for a [`Step`], carry it out, report the outcome
-//! ([`Planner::record_probe`], [`Planner::record_submit`]). The planner decides everything
-//! else: probing first when the status is stale, spacing submits, deferring the rest when the
-//! provider pauses us or the time budget runs out, failing exhausted requests. It never
-//! sleeps, sends or writes; following a task after submit is [`crate::poll`]'s job.
+//! The planner owns the whole run: whether to read tasks and claim requests at all, the
+//! order of the phases, the spacing of submits, the shared token bucket, and one deadline
+//! across every phase. It never sleeps, sends or writes: it answers [`Planner::next`] with a
+//! [`Step`] and learns the outcome through a `record_*` call. Following one task after submit
+//! is [`crate::poll`]'s decision; admission of a new request is [`crate::admit`]'s.
+//!
+//! # The run loop, for a shell
+//!
+//! 1. Read `get_suno_api_status` ([`ProviderStatus::from_row`]) and the queue's
+//!    `music_queues` row ([`QueueSettings::from_row`]); build [`Planner::new`] with the
+//!    [`Config`] and the start time.
+//! 2. Loop on `planner.next(now)` and carry out the step:
+//!
+//! | step | the shell does | then reports |
+//! |---|---|---|
+//! | [`Step::Probe`] | `GET /api/v1/generate/credit` | [`Planner::record_probe`] |
+//! | [`Step::ClaimPolls`] | `claim_music_polls` (its default limit) | [`Planner::record_polls`] with the row ids |
+//! | [`Step::Read`] | `GET record-info`, [`crate::poll::decide_poll`], write the decision | [`Planner::record_read`] with [`crate::poll::PollResult::call_outcome`] |
+//! | [`Step::Claim`] | `claim_music_requests(p_limit => limit)` | [`Planner::record_claim`] ([`ClaimedRequest::from_row`]) |
+//! | [`Step::TakeToken`] | `take_rate_token()` | [`Planner::record_token`] |
+//! | [`Step::Submit`] | `POST /api/v1/generate` for that row | [`Planner::record_submit`], then write its [`RequestDecision`] |
+//! | [`Step::Wait`] | sleep until `until_ms` | nothing |
+//! | [`Step::Defer`] | `defer_music_request` for each id, `p_delay_seconds` from `until_ms` | nothing |
+//! | [`Step::Stop`] | leave the loop | nothing |
+//!
+//! 3. After every `record_*`, record each of [`Planner::take_checks`] with
+//!    `record_suno_status_check` (in order): every call the run made is a check, so the stored
+//!    failure streak and pauses follow the same rule across runs ([`crate::health`]).
+//!
+//! A [`RequestDecision`] maps to one transition: `Submitted` → `mark_music_request_submitted`,
+//! `Retry` → `retry_music_request`, `Defer` → `defer_music_request`, `AwaitCallback` → the
+//! ambiguous-submit transition, `Fail` → `fail_music_request`. Every delay argument is
+//! [`crate::time::delay_seconds`] of the decision's time.
+//!
+//! # The order of a run
+//!
+//! Probe first when the stored status is stale (one probe decides; if it fails nothing is
+//! claimed or sent). Then read the submitted tasks that are due: they are already paid for,
+//! and a read is the truth. Then claim, unless an admin paused the queue or the provider is
+//! paused: claiming only to defer would spend attempts and write events for nothing. Then
+//! submit the claimed requests in claim order, each one spaced from the last and each one
+//! right after a granted token. When the deadline comes, reads left over come due again by
+//! themselves and claimed requests are deferred without using an attempt.
 
 use std::collections::VecDeque;
 
 use serde::{Deserialize, Serialize};
+use serde_json::Value;
 
 use crate::classify::{Class, Classification};
 use crate::config::Config;
-use crate::health::{Circuit, ProviderState, ProviderStatus};
+use crate::health::{CallFacts, Circuit, PauseKind, ProviderState, ProviderStatus, StatusCheck};
+use crate::retry::{exhausted, retry_at};
+use crate::settings::QueueSettings;
+use crate::time::after;
 
 /// A request the worker has claimed (the attempt of this run is already counted).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -26,21 +68,49 @@ pub struct ClaimedRequest {
     pub max_attempts: u32,
 }
 
+impl ClaimedRequest {
+    /// Reads a row returned by `claim_music_requests`; `None` if a column is missing.
+    pub fn from_row(row: &Value) -> Option<ClaimedRequest> {
+        let count = |column: &str| row[column].as_u64().and_then(|n| u32::try_from(n).ok());
+        Some(ClaimedRequest {
+            id: row["id"].as_str()?.to_owned(),
+            attempts: count("attempts")?,
+            max_attempts: count("max_attempts")?,
+        })
+    }
+}
+
 /// What the worker should do next.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(tag = "step", rename_all = "snake_case")]
 pub enum Step {
     /// Check the provider (the credit endpoint), then report with [`Planner::record_probe`].
     Probe,
+    /// Claim the submitted tasks that are due for a read, then report their ids with
+    /// [`Planner::record_polls`].
+    ClaimPolls,
+    /// Read this task, decide and write what follows, then report with
+    /// [`Planner::record_read`].
+    Read {
+        /// The request id.
+        id: String,
+    },
+    /// Claim up to `limit` waiting requests, then report them with [`Planner::record_claim`].
+    Claim {
+        /// The most to claim.
+        limit: u32,
+    },
+    /// Take a token from the shared bucket, then report with [`Planner::record_token`].
+    TakeToken,
+    /// Submit this request now, then report with [`Planner::record_submit`].
+    Submit {
+        /// The request id.
+        id: String,
+    },
     /// Sleep until `until_ms`, then ask again.
     Wait {
         /// Epoch ms.
         until_ms: i64,
-    },
-    /// Submit this request, then report with [`Planner::record_submit`].
-    Submit {
-        /// The request id.
-        id: String,
     },
     /// Hand these requests back to the queue, not before `until_ms`, without using an attempt.
     Defer {
@@ -50,15 +120,6 @@ pub enum Step {
         until_ms: i64,
         /// Why.
         reason: DeferReason,
-    },
-    /// Fail this request now (with a fallback track).
-    Fail {
-        /// The request id.
-        id: String,
-        /// Stable error code.
-        code: &'static str,
-        /// Why, for people.
-        message: String,
     },
     /// Nothing more to do in this run.
     Stop {
@@ -71,13 +132,13 @@ pub enum Step {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum DeferReason {
-    /// The circuit is open after repeated failures.
+    /// The circuit is open after repeated failures, or a probe failed.
     CircuitOpen,
-    /// A rate-limit cool-down is running.
+    /// A rate-limit cool-down is running, or the shared token bucket is empty for too long.
     RateLimited,
     /// The provider is in maintenance.
     Maintenance,
-    /// The queue is paused: key refused, credits exhausted or endpoint wrong.
+    /// The provider refused our key or our credits.
     Paused,
     /// The run's time budget is spent.
     OutOfTime,
@@ -87,11 +148,13 @@ pub enum DeferReason {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum StopReason {
-    /// Every claimed request was handled.
+    /// Everything due was handled (or there was nothing to claim).
     Drained,
-    /// The provider cannot take requests now; the rest were deferred.
+    /// The provider cannot take requests now; nothing was claimed, or the rest was deferred.
     ProviderUnavailable,
-    /// The time budget is spent; the rest were deferred.
+    /// An admin paused the queue: tasks were read, nothing was claimed.
+    QueuePaused,
+    /// The time budget is spent; the rest was deferred.
     OutOfTime,
 }
 
@@ -140,9 +203,8 @@ pub enum RequestDecision {
 
 /// Decides the fate of `request` after a submit whose outcome is `outcome`.
 ///
-/// `status_after` is the provider status once the outcome was observed
-/// ([`ProviderStatus::observe`]): deferrals last until its pause ends. `seed` jitters the
-/// backoff.
+/// `status_after` is the provider status once the outcome was observed: deferrals last until
+/// its pause ends. `seed` jitters the backoff.
 pub fn decide_submit(
     request: &ClaimedRequest,
     outcome: &Classification,
@@ -187,62 +249,92 @@ pub fn decide_submit(
     }
 }
 
-/// When to try again after failed attempt number `attempt`: the backoff, or the provider's
-/// `Retry-After` when longer.
-pub(crate) fn retry_at(
-    attempt: u32,
-    outcome: &Classification,
-    now_ms: i64,
-    seed: u64,
-    config: &Config,
-) -> i64 {
-    let wait = config
-        .backoff()
-        .delay_with_retry_after_ms(attempt, seed, outcome.retry_after_ms);
-    after(now_ms, wait)
-}
-
-/// The failure message once every attempt is spent.
-pub(crate) fn exhausted(outcome: &Classification, attempts: u32) -> String {
-    format!("{} (after {attempts} attempts)", outcome.message)
+/// Where the run is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Phase {
+    /// Before claiming the due reads.
+    Start,
+    /// Reading the claimed tasks.
+    Reading,
+    /// Before claiming requests.
+    Claiming,
+    /// Submitting the claimed requests.
+    Submitting,
 }
 
 /// The plan of one worker run. See the module docs for the loop.
 #[derive(Debug, Clone)]
 pub struct Planner {
     config: Config,
+    queue: QueueSettings,
     status: ProviderStatus,
+    phase: Phase,
+    reads: VecDeque<String>,
     waiting: VecDeque<ClaimedRequest>,
     sent: Vec<ClaimedRequest>,
     deadline_ms: i64,
     last_submit_ms: Option<i64>,
-    probe_asked: bool,
+    token: Token,
+    probe: Probe,
+    checks: Vec<StatusCheck>,
     stopped: Option<StopReason>,
 }
 
+/// The run's one probe.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Probe {
+    NotAsked,
+    Asked,
+    Healthy,
+    Failed,
+}
+
+/// The token for the next submit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Token {
+    /// None held: take one before submitting.
+    None,
+    /// Held: submit now.
+    Held,
+    /// Refused: take again at this time.
+    RefusedUntil(i64),
+}
+
 impl Planner {
-    /// A plan for `claimed` (in claim order) starting at `started_ms`.
+    /// A plan for one run starting at `started_ms`, with the provider `status` and the
+    /// `queue` row as read at the start.
     pub fn new(
         status: ProviderStatus,
-        claimed: Vec<ClaimedRequest>,
+        queue: &QueueSettings,
         config: &Config,
         started_ms: i64,
     ) -> Planner {
         Planner {
             config: config.clone(),
+            queue: queue.clone(),
             status,
-            waiting: claimed.into(),
+            phase: Phase::Start,
+            reads: VecDeque::new(),
+            waiting: VecDeque::new(),
             sent: Vec::new(),
             deadline_ms: after(started_ms, config.worker_budget_ms),
             last_submit_ms: None,
-            probe_asked: false,
+            token: Token::None,
+            probe: Probe::NotAsked,
+            checks: Vec::new(),
             stopped: None,
         }
     }
 
-    /// The provider status as updated by everything recorded so far: write it back.
+    /// The provider status as updated by everything recorded so far.
     pub fn status(&self) -> &ProviderStatus {
         &self.status
+    }
+
+    /// The checks observed since the last call, to record in order with
+    /// `record_suno_status_check`.
+    pub fn take_checks(&mut self) -> Vec<StatusCheck> {
+        std::mem::take(&mut self.checks)
     }
 
     /// The next step at `now_ms`. After [`Step::Stop`] every call returns the same stop.
@@ -250,61 +342,54 @@ impl Planner {
         if let Some(reason) = self.stopped {
             return Step::Stop { reason };
         }
-        if let Some(exhausted) = self.take_exhausted() {
-            let message = format!(
-                "{} attempts used of {} allowed",
-                exhausted.attempts, exhausted.max_attempts
-            );
-            return Step::Fail {
-                id: exhausted.id,
-                code: "attempts_exhausted",
-                message,
-            };
+        if self.needs_probe(now_ms) {
+            self.probe = Probe::Asked;
+            return Step::Probe;
         }
-        if self.waiting.is_empty() {
-            return self.stop(StopReason::Drained);
+        match self.phase {
+            Phase::Start => self.start_reading(now_ms),
+            Phase::Reading => self.next_read(now_ms),
+            Phase::Claiming => self.claim(now_ms),
+            Phase::Submitting => self.next_submit(now_ms),
         }
-        match self.status.circuit(now_ms, &self.config.circuit_policy()) {
-            Circuit::Open { until_ms } => {
-                let reason = defer_reason(self.status.state);
-                return self.defer_all(until_ms, reason, StopReason::ProviderUnavailable);
-            }
-            Circuit::HalfOpen if !self.probe_asked => {
-                self.probe_asked = true;
-                return Step::Probe;
-            }
-            Circuit::HalfOpen => {
-                // The probe did not settle the provider's health: try again in a later run.
-                let until = after(now_ms, self.config.status_max_age_ms);
-                let reason = defer_reason(self.status.state);
-                return self.defer_all(until, reason, StopReason::ProviderUnavailable);
-            }
-            Circuit::Closed => {}
-        }
-        let slot = self
-            .last_submit_ms
-            .map_or(now_ms, |last| after(last, self.config.submit_spacing_ms()));
-        if now_ms >= self.deadline_ms || slot > self.deadline_ms {
-            return self.defer_all(now_ms, DeferReason::OutOfTime, StopReason::OutOfTime);
-        }
-        if now_ms < slot {
-            return Step::Wait { until_ms: slot };
-        }
-        let request = self.waiting.pop_front().expect("checked non-empty above");
-        let id = request.id.clone();
-        self.sent.push(request);
-        self.last_submit_ms = Some(now_ms);
-        Step::Submit { id }
     }
 
     /// Reports the outcome of a [`Step::Probe`] (see [`crate::classify::classify_credits`]).
-    pub fn record_probe(
-        &mut self,
-        outcome: &Classification,
-        response_ms: Option<u64>,
-        now_ms: i64,
-    ) {
-        self.observe(outcome, response_ms, now_ms);
+    pub fn record_probe(&mut self, outcome: &Classification, facts: &CallFacts, now_ms: i64) {
+        self.observe(outcome, facts, now_ms);
+        // A healthy check always resets the streak; any failure leaves it at 1 or more.
+        self.probe = if self.status.consecutive_failures == 0 {
+            Probe::Healthy
+        } else {
+            Probe::Failed
+        };
+    }
+
+    /// Reports the requests whose tasks were claimed for a read (in claim order).
+    pub fn record_polls(&mut self, ids: Vec<String>) {
+        self.reads = ids.into();
+        self.phase = Phase::Reading;
+    }
+
+    /// Reports one read of a [`Step::Read`]: `outcome` is the *call's* outcome
+    /// ([`crate::poll::PollResult::call_outcome`]), not the task's.
+    pub fn record_read(&mut self, outcome: &Classification, facts: &CallFacts, now_ms: i64) {
+        self.observe(outcome, facts, now_ms);
+    }
+
+    /// Reports the requests a [`Step::Claim`] returned (in claim order).
+    pub fn record_claim(&mut self, claimed: Vec<ClaimedRequest>) {
+        self.waiting = claimed.into();
+        self.phase = Phase::Submitting;
+    }
+
+    /// Reports a [`Step::TakeToken`]: `granted`, or refused with the bucket's `wait_ms`.
+    pub fn record_token(&mut self, granted: bool, wait_ms: u64, now_ms: i64) {
+        self.token = if granted {
+            Token::Held
+        } else {
+            Token::RefusedUntil(after(now_ms, wait_ms.max(1)))
+        };
     }
 
     /// Reports the outcome of a [`Step::Submit`] and returns what to do with that request.
@@ -312,7 +397,7 @@ impl Planner {
         &mut self,
         id: &str,
         outcome: &Classification,
-        response_ms: Option<u64>,
+        facts: &CallFacts,
         now_ms: i64,
         seed: u64,
     ) -> RequestDecision {
@@ -324,24 +409,130 @@ impl Planner {
             .cloned()
             .unwrap_or_else(|| ClaimedRequest {
                 id: id.to_owned(),
-                attempts: self.config.max_attempts,
-                max_attempts: self.config.max_attempts,
+                attempts: 1,
+                max_attempts: 1,
             });
-        self.observe(outcome, response_ms, now_ms);
+        self.observe(outcome, facts, now_ms);
         decide_submit(&request, outcome, &self.status, now_ms, seed, &self.config)
     }
 
-    fn observe(&mut self, outcome: &Classification, response_ms: Option<u64>, now_ms: i64) {
+    fn observe(&mut self, outcome: &Classification, facts: &CallFacts, now_ms: i64) {
         let policy = self.config.circuit_policy();
-        self.status = self.status.observe(outcome, response_ms, now_ms, &policy);
+        let (status, check) = self.status.check(outcome, facts, now_ms, &policy);
+        self.status = status;
+        self.checks.push(check);
     }
 
-    fn take_exhausted(&mut self) -> Option<ClaimedRequest> {
-        let at = self
-            .waiting
-            .iter()
-            .position(|r| r.attempts > r.max_attempts)?;
-        self.waiting.remove(at)
+    /// A stale status is probed once per run, before anything else goes out.
+    fn needs_probe(&self, now_ms: i64) -> bool {
+        let circuit = self.status.circuit(now_ms, &self.config.circuit_policy());
+        self.probe == Probe::NotAsked && circuit == Circuit::HalfOpen
+    }
+
+    /// Whether calls may go out now, and if not, until when and why. A failed probe blocks
+    /// the run even when the status it left looks usable: one probe decides.
+    fn blocked(&self, now_ms: i64) -> Option<(i64, DeferReason)> {
+        let retry_later = after(now_ms, self.config.status_max_age_ms);
+        match self.status.circuit(now_ms, &self.config.circuit_policy()) {
+            Circuit::Closed if self.probe != Probe::Failed => None,
+            Circuit::Open { until_ms } => Some((until_ms, self.pause_reason())),
+            Circuit::Closed | Circuit::HalfOpen => Some((retry_later, self.pause_reason())),
+        }
+    }
+
+    fn start_reading(&mut self, now_ms: i64) -> Step {
+        // Reads are not limited by a cool-down (it concerns submits), only by the provider
+        // being down, paused or in maintenance.
+        let reads_blocked =
+            self.blocked(now_ms).is_some() && self.status.pause_kind != Some(PauseKind::Cooldown);
+        if reads_blocked || now_ms >= self.deadline_ms {
+            self.phase = Phase::Claiming;
+            return self.claim(now_ms);
+        }
+        self.phase = Phase::Reading;
+        Step::ClaimPolls
+    }
+
+    fn next_read(&mut self, now_ms: i64) -> Step {
+        if now_ms >= self.deadline_ms {
+            // Unread tasks come due again by themselves.
+            return self.stop(StopReason::OutOfTime);
+        }
+        match self.reads.pop_front() {
+            Some(id) => Step::Read { id },
+            None => {
+                self.phase = Phase::Claiming;
+                self.claim(now_ms)
+            }
+        }
+    }
+
+    fn claim(&mut self, now_ms: i64) -> Step {
+        if self.queue.paused {
+            return self.stop(StopReason::QueuePaused);
+        }
+        if self.blocked(now_ms).is_some() {
+            return self.stop(StopReason::ProviderUnavailable);
+        }
+        if now_ms >= self.deadline_ms {
+            return self.stop(StopReason::OutOfTime);
+        }
+        Step::Claim {
+            limit: self.queue.batch_size,
+        }
+    }
+
+    fn next_submit(&mut self, now_ms: i64) -> Step {
+        if self.waiting.is_empty() {
+            return self.stop(StopReason::Drained);
+        }
+        if let Some((until_ms, reason)) = self.blocked(now_ms) {
+            return self.defer_all(until_ms, reason, StopReason::ProviderUnavailable);
+        }
+        let slot = self
+            .last_submit_ms
+            .map_or(now_ms, |last| after(last, self.queue.submit_spacing_ms));
+        let slot = match self.token {
+            Token::RefusedUntil(at) => slot.max(at),
+            Token::None | Token::Held => slot,
+        };
+        if now_ms >= self.deadline_ms || slot > self.deadline_ms {
+            let refused = matches!(self.token, Token::RefusedUntil(at) if at > self.deadline_ms);
+            let (until_ms, reason) = if refused {
+                (slot, DeferReason::RateLimited)
+            } else {
+                (now_ms, DeferReason::OutOfTime)
+            };
+            return self.defer_all(until_ms, reason, StopReason::OutOfTime);
+        }
+        if now_ms < slot {
+            return Step::Wait { until_ms: slot };
+        }
+        if self.token != Token::Held {
+            return Step::TakeToken;
+        }
+        self.token = Token::None;
+        let request = self.waiting.pop_front().expect("checked non-empty above");
+        let id = request.id.clone();
+        self.sent.push(request);
+        self.last_submit_ms = Some(now_ms);
+        Step::Submit { id }
+    }
+
+    fn pause_reason(&self) -> DeferReason {
+        match self.status.state {
+            ProviderState::RateLimited => DeferReason::RateLimited,
+            ProviderState::Maintenance => DeferReason::Maintenance,
+            ProviderState::Unauthorized | ProviderState::NoCredits => DeferReason::Paused,
+            ProviderState::Up | ProviderState::Degraded | ProviderState::Down => {
+                match self.status.pause_kind {
+                    Some(PauseKind::Cooldown) => DeferReason::RateLimited,
+                    Some(PauseKind::Maintenance) => DeferReason::Maintenance,
+                    Some(PauseKind::Config) => DeferReason::Paused,
+                    Some(PauseKind::Circuit) | None => DeferReason::CircuitOpen,
+                }
+            }
+        }
     }
 
     fn defer_all(&mut self, until_ms: i64, reason: DeferReason, stop: StopReason) -> Step {
@@ -363,82 +554,6 @@ impl Planner {
     }
 }
 
-fn defer_reason(state: ProviderState) -> DeferReason {
-    match state {
-        ProviderState::RateLimited => DeferReason::RateLimited,
-        ProviderState::Maintenance => DeferReason::Maintenance,
-        ProviderState::Unauthorized | ProviderState::NoCredits => DeferReason::Paused,
-        ProviderState::Up | ProviderState::Degraded | ProviderState::Down => {
-            DeferReason::CircuitOpen
-        }
-    }
-}
-
-/// What to do with a request that just arrived.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(tag = "admission", content = "reason", rename_all = "snake_case")]
-pub enum Admission {
-    /// The provider is healthy and nobody is waiting: submit at once.
-    SubmitNow,
-    /// Store it in the queue and answer 202.
-    Enqueue(EnqueueReason),
-}
-
-/// Why a new request goes to the queue.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum EnqueueReason {
-    /// Others are waiting; jumping ahead would be unfair and break the rate limit.
-    QueueNotEmpty,
-    /// The provider is down, paused or rate-limited.
-    ProviderUnavailable,
-    /// The provider has not been checked recently enough to trust.
-    StatusUnknown,
-}
-
-/// Decides whether a new request is submitted at once or queued.
-///
-/// The status check runs every minute, so a status up to three check periods old is still
-/// trusted here; the worker is stricter and probes after one.
-pub fn admit(status: &ProviderStatus, waiting: u64, now_ms: i64, config: &Config) -> Admission {
-    if waiting > 0 {
-        return Admission::Enqueue(EnqueueReason::QueueNotEmpty);
-    }
-    if !status.is_available(now_ms) {
-        return Admission::Enqueue(EnqueueReason::ProviderUnavailable);
-    }
-    let trusted_for = config.status_max_age_ms.saturating_mul(3);
-    let fresh = status.last_check_ms.is_some_and(|at| {
-        now_ms.saturating_sub(at) <= i64::try_from(trusted_for).unwrap_or(i64::MAX)
-    });
-    if fresh {
-        Admission::SubmitNow
-    } else {
-        Admission::Enqueue(EnqueueReason::StatusUnknown)
-    }
-}
-
-/// How often pg_cron starts the worker.
-pub const WORKER_PERIOD_SECONDS: u64 = 60;
-/// How long the provider usually takes from submit to both clips.
-pub const TYPICAL_GENERATION_SECONDS: u64 = 150;
-
-/// A rough wait, in seconds, until a request at queue `position` (1 = next) has its music,
-/// assuming a healthy provider: the runs ahead of it, its slot in its run, then generation.
-pub fn estimate_wait_seconds(position: u64, config: &Config) -> u64 {
-    let ahead = position.max(1) - 1;
-    let batch = u64::from(config.batch_size.max(1));
-    let spacing_seconds = config.submit_spacing_ms().div_ceil(1000);
-    WORKER_PERIOD_SECONDS / 2
-        + (ahead / batch) * WORKER_PERIOD_SECONDS
-        + (ahead % batch) * spacing_seconds
-        + TYPICAL_GENERATION_SECONDS
-}
-
-fn after(now_ms: i64, wait_ms: u64) -> i64 {
-    now_ms.saturating_add(i64::try_from(wait_ms).unwrap_or(i64::MAX))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -455,6 +570,25 @@ mod tests {
             consecutive_failures: 0,
             last_check_ms: Some(NOW - 5_000),
             paused_until_ms: None,
+            pause_kind: None,
+        }
+    }
+
+    fn paused(state: ProviderState, kind: PauseKind, until_ms: i64) -> ProviderStatus {
+        ProviderStatus {
+            state,
+            paused_until_ms: Some(until_ms),
+            pause_kind: Some(kind),
+            ..healthy()
+        }
+    }
+
+    fn queue() -> QueueSettings {
+        QueueSettings {
+            name: "default".into(),
+            paused: false,
+            batch_size: 5,
+            submit_spacing_ms: 2_000,
         }
     }
 
@@ -468,126 +602,172 @@ mod tests {
             .collect()
     }
 
-    fn planner(status: ProviderStatus, ids: &[&str]) -> Planner {
-        Planner::new(status, claimed(ids), &Config::default(), NOW)
+    fn planner(status: ProviderStatus) -> Planner {
+        Planner::new(status, &queue(), &Config::default(), NOW)
     }
 
-    fn submit(id: &str) -> Step {
-        Step::Submit { id: id.to_owned() }
+    /// A healthy planner past the read phase with `ids` claimed.
+    fn claiming(ids: &[&str]) -> Planner {
+        let mut plan = planner(healthy());
+        assert_eq!(plan.next(NOW), Step::ClaimPolls);
+        plan.record_polls(vec![]);
+        assert_eq!(plan.next(NOW), Step::Claim { limit: 5 });
+        plan.record_claim(claimed(ids));
+        plan
+    }
+
+    /// Takes a granted token and expects the submit of `id`.
+    fn submit_with_token(plan: &mut Planner, id: &str, now: i64) {
+        assert_eq!(plan.next(now), Step::TakeToken);
+        plan.record_token(true, 0, now);
+        assert_eq!(plan.next(now), Step::Submit { id: id.into() });
+    }
+
+    fn stop(reason: StopReason) -> Step {
+        Step::Stop { reason }
+    }
+
+    fn ok() -> CallFacts {
+        CallFacts::default()
     }
 
     #[test]
-    fn healthy_provider_submits_in_order_spaced_by_two_seconds() {
-        let mut plan = planner(healthy(), &["a", "b"]);
-        assert_eq!(plan.next(NOW), submit("a"));
+    fn a_healthy_run_reads_then_claims_then_submits_each_after_a_token() {
+        let mut plan = planner(healthy());
+        assert_eq!(plan.next(NOW), Step::ClaimPolls);
+        plan.record_polls(vec!["p".into()]);
+        assert_eq!(plan.next(NOW), Step::Read { id: "p".into() });
+        plan.record_read(&Classification::ok(), &ok(), NOW);
+        assert_eq!(plan.next(NOW + 100), Step::Claim { limit: 5 });
+        plan.record_claim(claimed(&["a", "b"]));
+        submit_with_token(&mut plan, "a", NOW + 100);
+        let decision = plan.record_submit("a", &Classification::ok(), &ok(), NOW + 100, 1);
+        assert_eq!(decision, RequestDecision::Submitted);
         assert_eq!(
-            plan.record_submit("a", &Classification::ok(), None, NOW, 1),
-            RequestDecision::Submitted
-        );
-        assert_eq!(
-            plan.next(NOW + 10),
+            plan.next(NOW + 200),
             Step::Wait {
-                until_ms: NOW + 2_000
+                until_ms: NOW + 2_100
             }
         );
-        assert_eq!(plan.next(NOW + 2_000), submit("b"));
-        plan.record_submit("b", &Classification::ok(), None, NOW + 2_000, 1);
-        assert_eq!(
-            plan.next(NOW + 2_100),
-            Step::Stop {
-                reason: StopReason::Drained
-            }
-        );
-        assert_eq!(
-            plan.next(NOW + 9_999),
-            Step::Stop {
-                reason: StopReason::Drained
-            }
-        );
+        submit_with_token(&mut plan, "b", NOW + 2_100);
+        plan.record_submit("b", &Classification::ok(), &ok(), NOW + 2_100, 1);
+        assert_eq!(plan.next(NOW + 2_200), stop(StopReason::Drained));
+        assert_eq!(plan.next(NOW + 9_999), stop(StopReason::Drained));
     }
 
     #[test]
-    fn stale_status_probes_first_then_submits() {
-        let stale = ProviderStatus {
-            last_check_ms: None,
-            ..healthy()
-        };
-        let mut plan = planner(stale, &["a"]);
-        assert_eq!(plan.next(NOW), Step::Probe);
-        plan.record_probe(&Classification::ok(), Some(300), NOW);
-        assert_eq!(plan.next(NOW), submit("a"));
+    fn a_refused_token_becomes_a_wait_then_a_new_take() {
+        let mut plan = claiming(&["a"]);
+        assert_eq!(plan.next(NOW), Step::TakeToken);
+        plan.record_token(false, 700, NOW);
+        assert_eq!(
+            plan.next(NOW),
+            Step::Wait {
+                until_ms: NOW + 700
+            }
+        );
+        submit_with_token(&mut plan, "a", NOW + 700);
     }
 
     #[test]
-    fn failed_probe_after_an_open_circuit_defers_everything() {
-        let down = ProviderStatus {
-            state: ProviderState::Down,
-            consecutive_failures: 3,
-            last_check_ms: Some(NOW - 120_000),
-            paused_until_ms: Some(NOW - 1),
+    fn a_token_refused_past_the_deadline_defers_the_rest_as_rate_limited() {
+        let config = Config {
+            worker_budget_ms: 3_000,
+            ..Config::default()
         };
-        let mut plan = planner(down, &["a", "b"]);
-        assert_eq!(plan.next(NOW), Step::Probe);
-        plan.record_probe(&classify_http_status(503), None, NOW);
+        let mut plan = Planner::new(healthy(), &queue(), &config, NOW);
+        plan.next(NOW);
+        plan.record_polls(vec![]);
+        plan.next(NOW);
+        plan.record_claim(claimed(&["a", "b"]));
+        assert_eq!(plan.next(NOW), Step::TakeToken);
+        plan.record_token(false, 5_000, NOW);
         assert_eq!(
             plan.next(NOW),
             Step::Defer {
                 ids: vec!["a".into(), "b".into()],
-                until_ms: NOW + 120_000,
-                reason: DeferReason::CircuitOpen
-            }
-        );
-        assert_eq!(
-            plan.next(NOW),
-            Step::Stop {
-                reason: StopReason::ProviderUnavailable
-            }
-        );
-    }
-
-    #[test]
-    fn open_circuit_defers_without_probing() {
-        let limited = ProviderStatus {
-            state: ProviderState::RateLimited,
-            paused_until_ms: Some(NOW + 10_000),
-            ..healthy()
-        };
-        let mut plan = planner(limited, &["a"]);
-        assert_eq!(
-            plan.next(NOW),
-            Step::Defer {
-                ids: vec!["a".into()],
-                until_ms: NOW + 10_000,
+                until_ms: NOW + 5_000,
                 reason: DeferReason::RateLimited
             }
         );
     }
 
     #[test]
-    fn paused_queue_defers_with_the_paused_reason() {
-        let no_credits = ProviderStatus {
-            state: ProviderState::NoCredits,
-            paused_until_ms: Some(NOW + 30_000),
+    fn a_stale_status_is_probed_before_anything_else() {
+        let stale = ProviderStatus {
+            last_check_ms: None,
             ..healthy()
         };
-        let step = planner(no_credits, &["a"]).next(NOW);
-        assert!(
-            matches!(
-                step,
-                Step::Defer {
-                    reason: DeferReason::Paused,
-                    ..
-                }
-            ),
-            "{step:?}"
+        let mut plan = planner(stale);
+        assert_eq!(plan.next(NOW), Step::Probe);
+        plan.record_probe(&Classification::ok(), &ok(), NOW);
+        assert_eq!(plan.next(NOW), Step::ClaimPolls);
+    }
+
+    #[test]
+    fn a_failed_half_open_probe_claims_and_sends_nothing() {
+        let stale = ProviderStatus {
+            last_check_ms: Some(NOW - 120_000),
+            ..healthy()
+        };
+        let mut plan = planner(stale);
+        assert_eq!(plan.next(NOW), Step::Probe);
+        plan.record_probe(&classify_http_status(503), &ok(), NOW);
+        // One failure leaves the status "degraded" and fresh, which alone would submit.
+        assert_eq!(plan.status().state, ProviderState::Degraded);
+        assert_eq!(plan.next(NOW), stop(StopReason::ProviderUnavailable));
+    }
+
+    #[test]
+    fn an_open_circuit_neither_reads_nor_claims() {
+        let down = paused(ProviderState::Down, PauseKind::Circuit, NOW + 60_000);
+        assert_eq!(
+            planner(down).next(NOW),
+            stop(StopReason::ProviderUnavailable)
         );
     }
 
     #[test]
-    fn rate_limit_mid_batch_defers_the_rest_without_attempts() {
-        let mut plan = planner(healthy(), &["a", "b", "c"]);
-        assert_eq!(plan.next(NOW), submit("a"));
-        let decision = plan.record_submit("a", &classify_body(430, "too frequent"), None, NOW, 7);
+    fn a_cooldown_still_reads_but_claims_nothing() {
+        let cooling = paused(ProviderState::Up, PauseKind::Cooldown, NOW + 30_000);
+        let mut plan = planner(cooling);
+        assert_eq!(plan.next(NOW), Step::ClaimPolls);
+        plan.record_polls(vec![]);
+        assert_eq!(plan.next(NOW), stop(StopReason::ProviderUnavailable));
+    }
+
+    #[test]
+    fn a_paused_queue_reads_but_claims_nothing() {
+        let held = QueueSettings {
+            paused: true,
+            ..queue()
+        };
+        let mut plan = Planner::new(healthy(), &held, &Config::default(), NOW);
+        assert_eq!(plan.next(NOW), Step::ClaimPolls);
+        plan.record_polls(vec![]);
+        assert_eq!(plan.next(NOW), stop(StopReason::QueuePaused));
+    }
+
+    #[test]
+    fn one_deadline_covers_reads_and_submits() {
+        let config = Config {
+            worker_budget_ms: 3_000,
+            ..Config::default()
+        };
+        let mut plan = Planner::new(healthy(), &queue(), &config, NOW);
+        assert_eq!(plan.next(NOW), Step::ClaimPolls);
+        plan.record_polls(vec!["p1".into(), "p2".into()]);
+        assert_eq!(plan.next(NOW), Step::Read { id: "p1".into() });
+        plan.record_read(&Classification::ok(), &ok(), NOW + 3_000);
+        assert_eq!(plan.next(NOW + 3_000), stop(StopReason::OutOfTime));
+    }
+
+    #[test]
+    fn a_rate_limit_mid_batch_defers_the_rest_without_attempts() {
+        let mut plan = claiming(&["a", "b", "c"]);
+        submit_with_token(&mut plan, "a", NOW);
+        let limited = classify_body(430, "too frequent");
+        let decision = plan.record_submit("a", &limited, &ok(), NOW, 7);
         assert_eq!(
             decision,
             RequestDecision::Defer {
@@ -604,14 +784,14 @@ mod tests {
                 reason: DeferReason::RateLimited
             }
         );
-        assert_eq!(plan.status().state, ProviderState::RateLimited);
+        assert_eq!(plan.next(NOW + 100), stop(StopReason::ProviderUnavailable));
     }
 
     #[test]
-    fn transient_failure_retries_with_backoff_and_the_batch_goes_on() {
-        let mut plan = planner(healthy(), &["a", "b"]);
-        plan.next(NOW);
-        let decision = plan.record_submit("a", &classify_http_status(502), None, NOW, 3);
+    fn a_transient_failure_retries_with_backoff_and_the_batch_goes_on() {
+        let mut plan = claiming(&["a", "b"]);
+        submit_with_token(&mut plan, "a", NOW);
+        let decision = plan.record_submit("a", &classify_http_status(502), &ok(), NOW, 3);
         let RequestDecision::Retry {
             run_at_ms, code, ..
         } = decision
@@ -623,11 +803,11 @@ mod tests {
             (NOW + 30_000..=NOW + 45_000).contains(&run_at_ms),
             "{run_at_ms}"
         );
-        assert_eq!(plan.next(NOW + 2_000), submit("b"));
+        submit_with_token(&mut plan, "b", NOW + 2_000);
     }
 
     #[test]
-    fn last_attempt_failure_fails_the_request() {
+    fn the_last_attempt_failing_fails_the_request() {
         let request = ClaimedRequest {
             id: "a".into(),
             attempts: 3,
@@ -645,11 +825,11 @@ mod tests {
     }
 
     #[test]
-    fn fatal_request_fails_at_once() {
-        let mut plan = planner(healthy(), &["a"]);
-        plan.next(NOW);
-        let decision =
-            plan.record_submit("a", &classify_body(413, "prompt too long"), None, NOW, 0);
+    fn a_fatal_request_fails_at_once_and_the_provider_stays_up() {
+        let mut plan = claiming(&["a"]);
+        submit_with_token(&mut plan, "a", NOW);
+        let refused = classify_body(413, "prompt too long");
+        let decision = plan.record_submit("a", &refused, &ok(), NOW, 0);
         assert!(matches!(
             decision,
             RequestDecision::Fail {
@@ -661,11 +841,11 @@ mod tests {
     }
 
     #[test]
-    fn lost_submit_waits_for_a_callback() {
-        let mut plan = planner(healthy(), &["a"]);
-        plan.next(NOW);
+    fn a_lost_submit_waits_for_a_callback() {
+        let mut plan = claiming(&["a"]);
+        submit_with_token(&mut plan, "a", NOW);
         let lost = classify_transport(TransportFailure::LostAfterSend, Endpoint::Generate);
-        let decision = plan.record_submit("a", &lost, None, NOW, 0);
+        let decision = plan.record_submit("a", &lost, &ok(), NOW, 0);
         assert!(
             matches!(decision, RequestDecision::AwaitCallback { until_ms, .. } if until_ms == NOW + 300_000),
             "{decision:?}"
@@ -673,10 +853,11 @@ mod tests {
     }
 
     #[test]
-    fn unauthorized_submit_pauses_and_defers_the_request() {
-        let mut plan = planner(healthy(), &["a", "b"]);
-        plan.next(NOW);
-        let decision = plan.record_submit("a", &classify_body(401, "invalid key"), None, NOW, 0);
+    fn an_unauthorized_submit_pauses_and_defers_the_rest() {
+        let mut plan = claiming(&["a", "b"]);
+        submit_with_token(&mut plan, "a", NOW);
+        let refused = classify_body(401, "invalid key");
+        let decision = plan.record_submit("a", &refused, &ok(), NOW, 0);
         assert!(
             matches!(decision, RequestDecision::Defer { until_ms, .. } if until_ms == NOW + 60_000)
         );
@@ -694,34 +875,18 @@ mod tests {
     }
 
     #[test]
-    fn exhausted_claims_fail_before_anything_is_sent() {
-        let mut requests = claimed(&["a"]);
-        requests[0].attempts = 4;
-        let mut plan = Planner::new(healthy(), requests, &Config::default(), NOW);
-        assert!(matches!(
-            plan.next(NOW),
-            Step::Fail {
-                code: "attempts_exhausted",
-                ..
-            }
-        ));
-        assert_eq!(
-            plan.next(NOW),
-            Step::Stop {
-                reason: StopReason::Drained
-            }
-        );
-    }
-
-    #[test]
     fn the_time_budget_hands_the_rest_back() {
         let config = Config {
             worker_budget_ms: 3_000,
             ..Config::default()
         };
-        let mut plan = Planner::new(healthy(), claimed(&["a", "b", "c"]), &config, NOW);
-        assert_eq!(plan.next(NOW), submit("a"));
-        assert_eq!(plan.next(NOW + 2_000), submit("b"));
+        let mut plan = Planner::new(healthy(), &queue(), &config, NOW);
+        plan.next(NOW);
+        plan.record_polls(vec![]);
+        plan.next(NOW);
+        plan.record_claim(claimed(&["a", "b", "c"]));
+        submit_with_token(&mut plan, "a", NOW);
+        submit_with_token(&mut plan, "b", NOW + 2_000);
         assert_eq!(
             plan.next(NOW + 2_500),
             Step::Defer {
@@ -730,62 +895,81 @@ mod tests {
                 reason: DeferReason::OutOfTime
             }
         );
-        assert_eq!(
-            plan.next(NOW + 2_500),
-            Step::Stop {
-                reason: StopReason::OutOfTime
-            }
-        );
+        assert_eq!(plan.next(NOW + 2_500), stop(StopReason::OutOfTime));
     }
 
     #[test]
     fn nothing_claimed_stops_at_once() {
+        let mut plan = claiming(&[]);
+        assert_eq!(plan.next(NOW), stop(StopReason::Drained));
+    }
+
+    #[test]
+    fn every_call_becomes_a_check_to_record() {
+        let stale = ProviderStatus {
+            last_check_ms: None,
+            ..healthy()
+        };
+        let mut plan = planner(stale);
+        plan.next(NOW);
+        let facts = CallFacts {
+            response_ms: Some(120),
+            http_status: Some(200),
+            credits: Some(500.0),
+        };
+        plan.record_probe(&Classification::ok(), &facts, NOW);
+        plan.next(NOW);
+        plan.record_polls(vec!["p".into()]);
+        plan.next(NOW);
+        plan.record_read(&classify_http_status(503), &ok(), NOW);
+        let checks = plan.take_checks();
+        assert_eq!(checks.len(), 2);
+        assert_eq!(checks[0].p_credits, Some(500.0));
+        assert_eq!(checks[1].p_state, ProviderState::Degraded);
+        assert!(plan.take_checks().is_empty());
+    }
+
+    #[test]
+    fn a_read_of_a_failed_task_is_a_healthy_call() {
+        let failed_task = serde_json::json!({"code": 200, "msg": "success", "data": {
+            "taskId": "t1", "status": "GENERATE_AUDIO_FAILED", "errorCode": 531,
+            "errorMessage": "failed"}});
+        let read = crate::poll::PollResult::from_http(200, failed_task.to_string().as_bytes());
+        let mut plan = planner(healthy());
+        plan.next(NOW);
+        plan.record_polls(vec!["a".into(), "b".into(), "c".into()]);
+        for _ in 0..3 {
+            assert!(matches!(plan.next(NOW), Step::Read { .. }));
+            plan.record_read(&read.call_outcome(), &ok(), NOW);
+        }
+        assert_eq!(plan.status().state, ProviderState::Up);
+        assert_eq!(plan.next(NOW), Step::Claim { limit: 5 });
+        let lost = crate::poll::PollResult::Transport(TransportFailure::NotSent);
+        assert_eq!(lost.call_outcome().class, Class::Retryable);
+    }
+
+    #[test]
+    fn a_claimed_row_is_read_from_postgrest() {
+        let row = serde_json::json!({"id": "0b6c", "attempts": 2, "max_attempts": 3, "status": "processing"});
         assert_eq!(
-            planner(healthy(), &[]).next(NOW),
-            Step::Stop {
-                reason: StopReason::Drained
-            }
+            ClaimedRequest::from_row(&row),
+            Some(ClaimedRequest {
+                id: "0b6c".into(),
+                attempts: 2,
+                max_attempts: 3
+            })
+        );
+        assert_eq!(
+            ClaimedRequest::from_row(&serde_json::json!({"id": 1})),
+            None
         );
     }
 
     #[test]
     fn steps_serialize_with_a_tag() {
-        let json = serde_json::to_value(submit("a")).unwrap();
+        let json = serde_json::to_value(Step::Submit { id: "a".into() }).unwrap();
         assert_eq!(json, serde_json::json!({"step": "submit", "id": "a"}));
-    }
-
-    #[test]
-    fn admission_submits_only_when_healthy_fresh_and_nobody_waits() {
-        let config = Config::default();
-        assert_eq!(admit(&healthy(), 0, NOW, &config), Admission::SubmitNow);
-        assert_eq!(
-            admit(&healthy(), 2, NOW, &config),
-            Admission::Enqueue(EnqueueReason::QueueNotEmpty)
-        );
-        let down = ProviderStatus {
-            state: ProviderState::Down,
-            ..healthy()
-        };
-        assert_eq!(
-            admit(&down, 0, NOW, &config),
-            Admission::Enqueue(EnqueueReason::ProviderUnavailable)
-        );
-        let old = ProviderStatus {
-            last_check_ms: Some(NOW - 600_000),
-            ..healthy()
-        };
-        assert_eq!(
-            admit(&old, 0, NOW, &config),
-            Admission::Enqueue(EnqueueReason::StatusUnknown)
-        );
-    }
-
-    #[test]
-    fn wait_estimate_grows_with_position() {
-        let config = Config::default();
-        assert_eq!(estimate_wait_seconds(1, &config), 30 + 150);
-        assert_eq!(estimate_wait_seconds(2, &config), 30 + 2 + 150);
-        assert_eq!(estimate_wait_seconds(6, &config), 30 + 60 + 150);
-        assert!(estimate_wait_seconds(100, &config) > estimate_wait_seconds(10, &config));
+        let json = serde_json::to_value(Step::Claim { limit: 5 }).unwrap();
+        assert_eq!(json, serde_json::json!({"step": "claim", "limit": 5}));
     }
 }

@@ -4,8 +4,8 @@
 //! fallback, and the read is the truth either way. [`decide_poll`] turns one read (or a failed
 //! read) into a [`PollDecision`]: complete, progress, retry the generation, re-read an
 //! anomaly, resubmit a stuck task once, fail, or hold when the read itself failed. Writing the
-//! decision is the shell's job; provider-wide bookkeeping of a failed read goes through
-//! [`crate::health::ProviderStatus::observe`] with [`classify_poll`].
+//! decision is the shell's job; provider-wide bookkeeping of the read goes through
+//! [`crate::plan::Planner::record_read`] with [`PollResult::call_outcome`].
 //!
 //! The counters these decisions need are stored with the request
 //! ([`SubmittedTask::from_row`] reads them back), and each decision maps to one SQL
@@ -28,8 +28,8 @@ use crate::classify::{
     Classification, TransportFailure,
 };
 use crate::config::Config;
-use crate::plan::{exhausted, retry_at};
-use crate::suno::clip::parse_iso8601_ms;
+use crate::retry::{exhausted, retry_at};
+use crate::time::parse_iso8601_ms;
 use crate::suno::{parse_record_info, Clip, Endpoint, ProviderError, RecordInfo, TaskStatus};
 
 /// How many times an anomaly (task not found, success without audio) is read again before the
@@ -113,6 +113,17 @@ impl PollResult {
         match parse_record_info(status, body) {
             Ok(info) => PollResult::Answer(info),
             Err(error) => PollResult::Error(error),
+        }
+    }
+
+    /// The outcome of the read as a *call*, for provider health. Any answer that could be
+    /// read is a healthy call, whatever state the task is in: a failed generation says
+    /// nothing about the provider's availability. Only a failed read is a failure.
+    pub fn call_outcome(&self) -> Classification {
+        match self {
+            PollResult::Answer(_) => Classification::ok(),
+            PollResult::Error(error) => classify_error(error),
+            PollResult::Transport(failure) => classify_transport(*failure, Endpoint::RecordInfo),
         }
     }
 }

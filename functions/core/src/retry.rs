@@ -12,6 +12,7 @@
 //! | 2       | 60 s – 90 s   |
 //! | 3       | 2 min – 3 min |
 //! | 4       | 4 min – 6 min |
+//! | 5       | 8 min – 12 min |
 //! | 6+      | 15 min        |
 //!
 //! Because the jitter never reaches the next floor (×1.5 < ×2), a later attempt never waits
@@ -19,6 +20,10 @@
 //! [`crate::plan`] and [`crate::poll`]; provider-wide pauses by [`crate::health`].
 
 use serde::{Deserialize, Serialize};
+
+use crate::classify::Classification;
+use crate::config::Config;
+use crate::time::after;
 
 /// A provider's `Retry-After` is honoured up to this many milliseconds (one hour), so that a
 /// broken header cannot park the queue for days.
@@ -155,6 +160,26 @@ fn jitter(seed: u64, attempt: u32, span: u64) -> u64 {
         Some(modulus) => z % modulus,
         None => z,
     }
+}
+
+/// When to try again after failed attempt number `attempt`: the backoff, or the provider's
+/// `Retry-After` when longer.
+pub fn retry_at(
+    attempt: u32,
+    outcome: &Classification,
+    now_ms: i64,
+    seed: u64,
+    config: &Config,
+) -> i64 {
+    let wait = config
+        .backoff()
+        .delay_with_retry_after_ms(attempt, seed, outcome.retry_after_ms);
+    after(now_ms, wait)
+}
+
+/// The failure message once every attempt is spent.
+pub fn exhausted(outcome: &Classification, attempts: u32) -> String {
+    format!("{} (after {attempts} attempts)", outcome.message)
 }
 
 #[cfg(test)]

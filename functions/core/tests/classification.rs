@@ -123,18 +123,19 @@ const TASK_STATUSES: &[TaskRow] = &[
 
 /// Callback `code`, stage (`callbackType`) and `msg`.
 #[rustfmt::skip]
+/// A callback's action is always a read; its class and code are for logs.
 const CALLBACKS: &[(i64, &str, &str, Class, Action, &str)] = &[
-    (200, "text",     "Text generation completed.",   OK,           KeepPolling,      "in_progress"),
-    (200, "first",    "First track completed.",       OK,           KeepPolling,      "first_clip_ready"),
+    (200, "text",     "Text generation completed.",   OK,           ReadTaskNow,      "in_progress"),
+    (200, "first",    "First track completed.",       OK,           ReadTaskNow,      "first_clip_ready"),
     (200, "complete", "All generated successfully.",  OK,           ReadTaskNow,      "callback_received"),
-    (200, "error",    "Generation failed",            Retryable,    RetryWithBackoff, "generation_failed"),
-    (400, "error",    "Contains sensitive words",     FatalRequest, FailWithFallback, "content_rejected"),
-    (413, "error",    "Prompt too long",              FatalRequest, FailWithFallback, "prompt_too_long"),
-    (455, "error",    "Maintenance",                  Maintenance,  OpenCircuit,      "provider_maintenance"),
-    (500, "error",    "Internal error",               Retryable,    RetryWithBackoff, "generation_failed"),
-    (501, "error",    "Audio generation failed",      Retryable,    RetryWithBackoff, "generation_failed"),
-    (531, "error",    "Failed, credits refunded",     Retryable,    RetryWithBackoff, "generation_failed"),
-    (531, "error",    "Refused: artist name",         FatalRequest, FailWithFallback, "content_rejected"),
+    (200, "error",    "Generation failed",            Retryable,    ReadTaskNow,      "generation_failed"),
+    (400, "error",    "Contains sensitive words",     FatalRequest, ReadTaskNow,      "content_rejected"),
+    (413, "error",    "Prompt too long",              FatalRequest, ReadTaskNow,      "prompt_too_long"),
+    (455, "error",    "Maintenance",                  Maintenance,  ReadTaskNow,      "provider_maintenance"),
+    (500, "error",    "Internal error",               Retryable,    ReadTaskNow,      "generation_failed"),
+    (501, "error",    "Audio generation failed",      Retryable,    ReadTaskNow,      "generation_failed"),
+    (531, "error",    "Failed, credits refunded",     Retryable,    ReadTaskNow,      "generation_failed"),
+    (531, "error",    "Refused: artist name",         FatalRequest, ReadTaskNow,      "content_rejected"),
 ];
 
 /// Classifies a generate answer exactly as a shell would.

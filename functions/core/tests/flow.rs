@@ -2,14 +2,15 @@
 //! validate the body, build the provider request, submit within a worker run, follow the task
 //! through its callback and reads, and store the clips.
 
+use music_core::admit::{admit, Admission, EnqueueReason};
 use music_core::classify::{classify_callback, classify_credits};
-use music_core::plan::{admit, estimate_wait_seconds, Admission, EnqueueReason, StopReason};
+use music_core::plan::StopReason;
 use music_core::poll::{decide_poll, PollDecision, PollResult, SubmittedTask};
 use music_core::prompt;
 use music_core::suno::{parse_callback, parse_credit, parse_generate, Method, TaskStatus};
 use music_core::{
-    parse_request, Action, ClaimedRequest, Classification, Config, ErrorCode, Planner,
-    ProviderStatus, RequestDecision, Step,
+    parse_request, Action, CallFacts, ClaimedRequest, Classification, Config, ErrorCode, Planner,
+    ProviderStatus, QueueSettings, RequestDecision, Step,
 };
 use serde_json::{json, Value};
 
@@ -34,25 +35,40 @@ fn a_request_goes_from_body_to_clips() {
     let request = parse_request(body).unwrap();
     let status = ProviderStatus::default();
     assert_eq!(
-        admit(&status, 1, NOW, &config),
+        admit(&status, 1, false, NOW, &config),
         Admission::Enqueue(EnqueueReason::QueueNotEmpty)
     );
-    assert!(estimate_wait_seconds(2, &config) > 0);
 
-    // The worker claims it; the stored status is unknown, so it probes first.
-    let claimed = vec![ClaimedRequest {
-        id: "req-1".into(),
-        attempts: 1,
-        max_attempts: 3,
-    }];
-    let mut planner = Planner::new(status, claimed, &config, NOW);
+    // A worker run starts from the queue's row; the stored status is unknown, so it probes
+    // first.
+    let queue = QueueSettings::from_row(&json!({
+        "name": "default", "paused": false, "batch_size": 5, "submit_spacing_ms": 2000
+    }))
+    .unwrap();
+    let mut planner = Planner::new(status, &queue, &config, NOW);
     assert_eq!(planner.next(NOW), Step::Probe);
     let credit = api.credit();
     assert_eq!(credit.url, "http://127.0.0.1:54400/api/v1/generate/credit");
     let credits = parse_credit(200, br#"{"code":200,"msg":"success","data":480}"#).unwrap();
-    planner.record_probe(&classify_credits(credits, 12.0), Some(180), NOW);
+    let facts = CallFacts {
+        response_ms: Some(180),
+        http_status: Some(200),
+        credits: Some(credits),
+    };
+    planner.record_probe(&classify_credits(credits, 12.0), &facts, NOW);
+    assert_eq!(planner.take_checks()[0].p_credits, Some(480.0));
 
-    // Submit.
+    // No task is due for a read; claim, take a token, submit.
+    assert_eq!(planner.next(NOW), Step::ClaimPolls);
+    planner.record_polls(vec![]);
+    assert_eq!(planner.next(NOW), Step::Claim { limit: 5 });
+    planner.record_claim(vec![ClaimedRequest {
+        id: "req-1".into(),
+        attempts: 1,
+        max_attempts: 3,
+    }]);
+    assert_eq!(planner.next(NOW + 200), Step::TakeToken);
+    planner.record_token(true, 0, NOW + 200);
     assert_eq!(planner.next(NOW + 200), Step::Submit { id: "req-1".into() });
     let params = prompt::build(&request, config.suno_model);
     let http = api.generate(
@@ -70,7 +86,12 @@ fn a_request_goes_from_body_to_clips() {
     let answer =
         br#"{"code":200,"msg":"success","data":{"taskId":"5c79be8e2c1a4d3f9b0e7a6d5c4b3a21"}}"#;
     let task_id = parse_generate(200, answer).unwrap();
-    let decision = planner.record_submit("req-1", &Classification::ok(), Some(900), NOW + 200, 11);
+    let answered = CallFacts {
+        response_ms: Some(900),
+        http_status: Some(200),
+        credits: None,
+    };
+    let decision = planner.record_submit("req-1", &Classification::ok(), &answered, NOW + 200, 11);
     assert_eq!(decision, RequestDecision::Submitted);
     assert_eq!(
         planner.next(NOW + 2_500),
@@ -88,7 +109,7 @@ fn a_request_goes_from_body_to_clips() {
         "callbackType": "first", "task_id": task_id,
         "data": [{"id": "a", "audio_url": "https://cdn/a.mp3"}, {"id": "b", "audio_url": ""}]}});
     let callback = parse_callback(first.to_string().as_bytes()).unwrap();
-    assert_eq!(classify_callback(&callback).action, Action::KeepPolling);
+    assert_eq!(classify_callback(&callback).action, Action::ReadTaskNow);
     let submitted = SubmittedTask {
         attempts: 1,
         max_attempts: 3,

@@ -14,7 +14,10 @@ use music_core::suno::{
 };
 use music_core::text::provider_len;
 use music_core::validation::{validate_request, Context, MusicRequest, RequestOptions};
-use music_core::{parse_request, Classification, Config, ProviderState, ProviderStatus};
+use music_core::{
+    parse_request, CallFacts, Classification, Config, PauseKind, ProviderState, ProviderStatus,
+    QueueSettings,
+};
 use proptest::prelude::*;
 use serde_json::{json, Map, Value};
 
@@ -217,7 +220,7 @@ proptest! {
     }
 
     #[test]
-    fn a_worker_run_accounts_for_every_request_exactly_once(
+    fn a_worker_run_accounts_for_every_claimed_request_exactly_once(
         state in prop::sample::select(vec![
             ProviderState::Up, ProviderState::Degraded, ProviderState::Down,
             ProviderState::RateLimited, ProviderState::NoCredits, ProviderState::Maintenance,
@@ -225,11 +228,13 @@ proptest! {
         failures in 0_u32..6,
         last_check_ago in prop::option::of(0_i64..200_000),
         paused_for in prop::option::of(-50_000_i64..50_000),
-        attempts in prop::collection::vec(1_u32..5, 0..7),
+        queue_paused in any::<bool>(),
+        attempts in prop::collection::vec(1_u32..4, 0..7),
         outcomes in prop::collection::vec(
             prop::sample::select(vec![200_i64, 400, 401, 413, 429, 430, 455, 500]),
             0..20,
         ),
+        grants in prop::collection::vec(any::<bool>(), 0..20),
         seed in any::<u64>(),
     ) {
         const NOW: i64 = 1_700_000_000_000;
@@ -238,42 +243,65 @@ proptest! {
             consecutive_failures: failures,
             last_check_ms: last_check_ago.map(|ago| NOW - ago),
             paused_until_ms: paused_for.map(|d| NOW + d),
+            pause_kind: paused_for.map(|_| PauseKind::asked_by(state)),
         };
-        let claimed: Vec<ClaimedRequest> = attempts
+        let queue = QueueSettings {
+            name: "default".into(),
+            paused: queue_paused,
+            batch_size: 5,
+            submit_spacing_ms: 2_000,
+        };
+        let waiting: Vec<ClaimedRequest> = attempts
             .iter()
             .enumerate()
             .map(|(i, &a)| ClaimedRequest { id: format!("r{i}"), attempts: a, max_attempts: 3 })
             .collect();
-        let mut planner = Planner::new(status, claimed, &Config::default(), NOW);
+        let mut planner = Planner::new(status, &queue, &Config::default(), NOW);
         let mut outcomes = outcomes.into_iter().map(|code| {
             music_core::classify::classify_body(code, "m")
         });
         let mut next_outcome = || outcomes.next().unwrap_or_else(Classification::ok);
+        let mut grants = grants.into_iter();
+        let facts = CallFacts::default();
         let mut now = NOW;
+        let mut claimed: Vec<String> = Vec::new();
         let mut seen: Vec<String> = Vec::new();
         let mut steps = 0;
         loop {
             steps += 1;
-            prop_assert!(steps < 100, "the run must end");
+            prop_assert!(steps < 200, "the run must end");
             match planner.next(now) {
-                Step::Probe => planner.record_probe(&next_outcome(), Some(200), now),
+                Step::Probe => planner.record_probe(&next_outcome(), &facts, now),
+                Step::ClaimPolls => planner.record_polls(vec![]),
+                Step::Read { .. } => prop_assert!(false, "nothing was due for a read"),
+                Step::Claim { limit } => {
+                    let batch: Vec<ClaimedRequest> =
+                        waiting.iter().take(limit as usize).cloned().collect();
+                    claimed.extend(batch.iter().map(|r| r.id.clone()));
+                    planner.record_claim(batch);
+                }
+                Step::TakeToken => {
+                    let granted = grants.next().unwrap_or(true);
+                    planner.record_token(granted, 1_500, now);
+                }
                 Step::Wait { until_ms } => {
                     prop_assert!(until_ms > now);
                     now = until_ms;
                 }
                 Step::Submit { id } => {
-                    planner.record_submit(&id, &next_outcome(), Some(500), now, seed);
+                    planner.record_submit(&id, &next_outcome(), &facts, now, seed);
                     seen.push(id);
                     now += 100;
                 }
                 Step::Defer { ids, .. } => seen.extend(ids),
-                Step::Fail { id, .. } => seen.push(id),
                 Step::Stop { .. } => break,
             }
         }
+        if queue_paused {
+            prop_assert!(claimed.is_empty(), "a paused queue claims nothing");
+        }
         seen.sort();
-        let mut expected: Vec<String> = (0..attempts.len()).map(|i| format!("r{i}")).collect();
-        expected.sort();
-        prop_assert_eq!(seen, expected);
+        claimed.sort();
+        prop_assert_eq!(seen, claimed);
     }
 }

@@ -90,6 +90,7 @@ pub struct Callback {
 
 /// Why a callback body could not be read.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum CallbackError {
     /// The body is not JSON.
     #[error("callback body is not valid JSON: {reason}")]
@@ -143,6 +144,33 @@ pub fn parse_callback(body: &[u8]) -> Result<Callback, CallbackError> {
     })
 }
 
+/// The route of the worker that receives callbacks, below the project URL.
+pub const CALLBACK_ROUTE: &str = "/functions/v1/music-queue-worker/callback";
+
+/// The callback URL given to the provider for one request: the project URL (`SUPABASE_URL`),
+/// the worker's callback route, the request id and its per-request token.
+pub fn callback_url(project_url: &str, request_id: &str, token: &str) -> String {
+    format!(
+        "{}{CALLBACK_ROUTE}?request_id={}&token={}",
+        project_url.trim().trim_end_matches('/'),
+        encode_query_value(request_id),
+        encode_query_value(token)
+    )
+}
+
+/// Percent-encodes everything but the unreserved characters of RFC 3986.
+fn encode_query_value(value: &str) -> String {
+    let mut encoded = String::with_capacity(value.len());
+    for byte in value.bytes() {
+        if byte.is_ascii_alphanumeric() || b"-._~".contains(&byte) {
+            encoded.push(char::from(byte));
+        } else {
+            encoded.push_str(&format!("%{byte:02X}"));
+        }
+    }
+    encoded
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -190,5 +218,16 @@ mod tests {
         ));
         assert_eq!(parse_callback(b"[]"), Err(CallbackError::NotAnObject));
         assert_eq!(CallbackError::NotAnObject.code(), "invalid_callback");
+    }
+
+    #[test]
+    fn the_callback_url_carries_the_request_and_its_token() {
+        assert_eq!(
+            callback_url("https://abc.supabase.co/", "0b6c-1", "f00d"),
+            "https://abc.supabase.co/functions/v1/music-queue-worker/callback?request_id=0b6c-1&token=f00d"
+        );
+        assert!(
+            callback_url("http://x", "a b", "t&u=v").ends_with("request_id=a%20b&token=t%26u%3Dv")
+        );
     }
 }

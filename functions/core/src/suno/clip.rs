@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use super::json::{field, integer, number, text, text_field};
+use crate::time::parse_iso8601_ms;
 
 /// A generated track. Every field is optional because partial results are normal: during
 /// `FIRST_SUCCESS` the second clip exists without an audio URL.
@@ -80,83 +81,6 @@ fn time_ms(value: &Value) -> Option<i64> {
         Some(n) => Some(n),
         None => text(value).as_deref().and_then(parse_iso8601_ms),
     }
-}
-
-/// Parses `YYYY-MM-DD[T ]HH:MM:SS[.fff][Z|±HH[:MM]]` (no zone means UTC) to epoch ms.
-pub(crate) fn parse_iso8601_ms(text: &str) -> Option<i64> {
-    let s = text.trim();
-    let b = s.as_bytes();
-    if b.len() < 19 || b[4] != b'-' || b[7] != b'-' || b[13] != b':' || b[16] != b':' {
-        return None;
-    }
-    if !matches!(b[10], b'T' | b't' | b' ') {
-        return None;
-    }
-    let (year, month, day) = (digits(s, 0, 4)?, digits(s, 5, 7)?, digits(s, 8, 10)?);
-    let (hour, minute, second) = (digits(s, 11, 13)?, digits(s, 14, 16)?, digits(s, 17, 19)?);
-    let in_range = (1..=12).contains(&month)
-        && (1..=31).contains(&day)
-        && hour < 24
-        && minute < 60
-        && second <= 60; // 60: a leap second
-    if !in_range {
-        return None;
-    }
-    let (millis, zone) = fraction(&s[19..])?;
-    let offset_minutes = zone_offset_minutes(zone)?;
-    let days = days_from_civil(year, month, day);
-    let seconds = ((days * 24 + hour) * 60 + minute - offset_minutes) * 60 + second;
-    Some(seconds * 1000 + millis)
-}
-
-fn digits(s: &str, from: usize, to: usize) -> Option<i64> {
-    let part = s.get(from..to)?;
-    if !part.bytes().all(|c| c.is_ascii_digit()) {
-        return None;
-    }
-    part.parse().ok()
-}
-
-/// Splits `.123Z` into milliseconds and the zone suffix.
-fn fraction(rest: &str) -> Option<(i64, &str)> {
-    let Some(after_dot) = rest.strip_prefix('.') else {
-        return Some((0, rest));
-    };
-    let len = after_dot.bytes().take_while(u8::is_ascii_digit).count();
-    if len == 0 {
-        return None;
-    }
-    let padded = format!("{:0<3}", &after_dot[..len.min(3)]);
-    Some((padded.parse().ok()?, &after_dot[len..]))
-}
-
-fn zone_offset_minutes(zone: &str) -> Option<i64> {
-    if zone.is_empty() || zone.eq_ignore_ascii_case("z") {
-        return Some(0);
-    }
-    let sign = match zone.as_bytes()[0] {
-        b'+' => 1,
-        b'-' => -1,
-        _ => return None,
-    };
-    let body = zone[1..].replace(':', "");
-    let (hours, minutes) = match body.len() {
-        2 => (digits(&body, 0, 2)?, 0),
-        4 => (digits(&body, 0, 2)?, digits(&body, 2, 4)?),
-        _ => return None,
-    };
-    Some(sign * (hours * 60 + minutes))
-}
-
-/// Days since 1970-01-01 in the proleptic Gregorian calendar (H. Hinnant's algorithm).
-fn days_from_civil(year: i64, month: i64, day: i64) -> i64 {
-    let year = if month <= 2 { year - 1 } else { year };
-    let era = year.div_euclid(400);
-    let year_of_era = year - era * 400;
-    let shifted_month = (month + 9) % 12;
-    let day_of_year = (153 * shifted_month + 2) / 5 + day - 1;
-    let day_of_era = year_of_era * 365 + year_of_era / 4 - year_of_era / 100 + day_of_year;
-    era * 146_097 + day_of_era - 719_468
 }
 
 #[cfg(test)]

@@ -58,8 +58,8 @@ impl Method {
     }
 }
 
-/// A request ready to be sent. `Debug` hides the key.
-#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+/// A request ready to be sent. `Debug` and `Serialize` (for logs) hide the key.
+#[derive(Clone, PartialEq, Eq, Serialize)]
 pub struct HttpRequest {
     /// Which endpoint this is, so the answer can be parsed and classified accordingly.
     pub endpoint: Endpoint,
@@ -70,25 +70,37 @@ pub struct HttpRequest {
     /// Path and query only, e.g. `/api/v1/generate/record-info?taskId=abc`, for logs.
     pub path: String,
     /// Header names and values, in sending order.
+    #[serde(serialize_with = "serialize_masked")]
     pub headers: Vec<(String, String)>,
     /// The JSON body, for `POST`.
     pub body: Option<String>,
 }
 
+/// The headers as they may be shown: the key replaced by `***`.
+fn masked(headers: &[(String, String)]) -> Vec<(&str, &str)> {
+    headers
+        .iter()
+        .map(|(name, value)| {
+            let shown = if name.eq_ignore_ascii_case("authorization") {
+                "Bearer ***"
+            } else {
+                value
+            };
+            (name.as_str(), shown)
+        })
+        .collect()
+}
+
+fn serialize_masked<S: serde::Serializer>(
+    headers: &[(String, String)],
+    serializer: S,
+) -> Result<S::Ok, S::Error> {
+    masked(headers).serialize(serializer)
+}
+
 impl fmt::Debug for HttpRequest {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let headers: Vec<(&str, &str)> = self
-            .headers
-            .iter()
-            .map(|(name, value)| {
-                let shown = if name.eq_ignore_ascii_case("authorization") {
-                    "Bearer ***"
-                } else {
-                    value
-                };
-                (name.as_str(), shown)
-            })
-            .collect();
+        let headers = masked(&self.headers);
         f.debug_struct("HttpRequest")
             .field("endpoint", &self.endpoint)
             .field("method", &self.method)
@@ -302,5 +314,22 @@ mod tests {
     fn debug_output_hides_the_key() {
         let shown = format!("{:?} {:?}", api(), api().credit());
         assert!(!shown.contains("sk-test"), "{shown}");
+    }
+
+    #[test]
+    fn serialized_requests_carry_no_key() {
+        let params = GenerateParams {
+            prompt: "calm piano".into(),
+            style: None,
+            title: None,
+            custom_mode: false,
+            instrumental: true,
+            model: crate::model::Model::V4_5,
+        };
+        for request in [api().credit(), api().generate(&params, "https://cb")] {
+            let json = serde_json::to_string(&request).unwrap();
+            assert!(!json.contains("sk-test"), "{json}");
+            assert!(json.contains("Bearer ***"), "{json}");
+        }
     }
 }

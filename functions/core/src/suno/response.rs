@@ -21,6 +21,7 @@ const SNIPPET_UNITS: usize = 200;
 /// An answer that did not carry what was asked for.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
 #[serde(tag = "kind", rename_all = "snake_case")]
+#[non_exhaustive]
 pub enum ProviderError {
     /// The envelope's `code` is not 200: the provider refused or failed.
     #[error("provider answered code {code}: {msg}")]
@@ -209,19 +210,6 @@ impl TaskStatus {
             TaskStatus::Failed => "FAILED",
             TaskStatus::Unknown(other) => other,
         }
-    }
-
-    /// The provider will not change this status any more.
-    pub fn is_terminal(&self) -> bool {
-        matches!(
-            self,
-            TaskStatus::Success
-                | TaskStatus::CreateTaskFailed
-                | TaskStatus::GenerateAudioFailed
-                | TaskStatus::CallbackException
-                | TaskStatus::SensitiveWordError
-                | TaskStatus::Failed
-        )
     }
 }
 
