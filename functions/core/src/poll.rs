@@ -29,8 +29,8 @@ use crate::classify::{
 };
 use crate::config::Config;
 use crate::retry::{exhausted, retry_at};
-use crate::time::parse_iso8601_ms;
 use crate::suno::{parse_record_info, Clip, Endpoint, ProviderError, RecordInfo, TaskStatus};
+use crate::time::parse_iso8601_ms;
 
 /// How many times an anomaly (task not found, success without audio) is read again before the
 /// task is declared lost. With the default poll interval that is about a minute.
