@@ -49,7 +49,7 @@ async fn a_provider_pause_stops_claims_and_token_takes() -> Result<()> {
 
     let tx = db.transaction().await?;
     tx.execute(
-        "update public.suno_api_status set paused_until = now() + interval '60 seconds'",
+        "update public.suno_api_status set paused_until = now() + interval '60 seconds', pause_kind = 'cooldown'",
         &[],
     )
     .await?;
