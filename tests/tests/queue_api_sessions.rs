@@ -85,9 +85,10 @@ async fn every_worker_and_panel_rpc_answers_through_the_api() -> Result<()> {
     let worker = format!("api-sessions-{}", Uuid::new_v4().simple());
     let bucket = format!("t-{}", &Uuid::new_v4().simple().to_string()[..12]);
 
-    // Four requests: one goes all the way, the others retry, defer, fail.
+    // Five requests: one goes all the way, the others retry, defer, fail,
+    // and one loses its submit answer (callback, then a stuck resubmit).
     let mut ids = Vec::new();
-    for emotion in ["joy", "calm", "sad", "anger"] {
+    for emotion in ["joy", "calm", "sad", "anger", "anxious"] {
         let ticket = api
             .call(
                 "enqueue_music_request",
@@ -124,10 +125,8 @@ async fn every_worker_and_panel_rpc_answers_through_the_api() -> Result<()> {
     let claimed = claimed.as_array().unwrap().clone();
     assert_eq!(claimed.len(), 3, "{claimed:?}");
     let claimed_ids: Vec<&str> = claimed.iter().map(|row| field(row, "id")).collect();
-    let direct_id = ids
-        .iter()
-        .find(|id| !claimed_ids.contains(&id.as_str()))
-        .unwrap();
+    let mut unclaimed = ids.iter().filter(|id| !claimed_ids.contains(&id.as_str()));
+    let (direct_id, lost_id) = (unclaimed.next().unwrap(), unclaimed.next().unwrap());
     let direct = api
         .transition(
             "claim_music_request",
@@ -155,6 +154,16 @@ async fn every_worker_and_panel_rpc_answers_through_the_api() -> Result<()> {
     api.transition(
         "record_music_request_progress",
         with(done, json!({ "p_provider_status": "TEXT_SUCCESS" })),
+    )
+    .await;
+    api.transition(
+        "wake_music_request",
+        json!({ "p_request_id": field(done, "id"), "p_callback_token": field(done, "callback_token") }),
+    )
+    .await;
+    api.transition(
+        "schedule_music_poll",
+        with(done, json!({ "p_next_poll_seconds": 1 })),
     )
     .await;
     tokio::time::sleep(std::time::Duration::from_millis(1200)).await;
@@ -194,6 +203,34 @@ async fn every_worker_and_panel_rpc_answers_through_the_api() -> Result<()> {
     api.call("expire_music_requests", json!({ "p_queue": queue }))
         .await;
 
+    // A submit whose answer was lost: wait for the callback, which attaches
+    // the task; the task then looks stuck and is resubmitted once.
+    let lost = api
+        .transition(
+            "claim_music_request",
+            json!({ "p_request_id": lost_id, "p_worker_id": worker, "p_lease_seconds": 120 }),
+        )
+        .await;
+    api.transition(
+        "await_music_callback",
+        with(&lost, json!({ "p_wait_seconds": 60 })),
+    )
+    .await;
+    api.transition(
+        "attach_music_task",
+        json!({
+            "p_request_id": lost_id,
+            "p_callback_token": field(&lost, "callback_token"),
+            "p_suno_task_id": format!("task-{}", Uuid::new_v4()),
+        }),
+    )
+    .await;
+    api.transition(
+        "resubmit_stuck_music_request",
+        with(&lost, json!({ "p_error_message": "stuck" })),
+    )
+    .await;
+
     // Maintenance on a day the roll-up is due: the roll-up's UPDATE of the
     // horizon runs inside the API session.
     let target = make_rollup_due(&db).await?;
@@ -223,10 +260,15 @@ async fn every_worker_and_panel_rpc_answers_through_the_api() -> Result<()> {
     .await;
     api.call("resume_music_queue", json!({ "p_queue": queue }))
         .await;
+    api.call(
+        "configure_music_queue",
+        json!({ "p_queue": queue, "p_batch_size": 4, "p_submit_spacing_ms": 1500 }),
+    )
+    .await;
     let stats = api
         .call("music_queue_stats", json!({ "p_queue": queue }))
         .await;
-    assert_eq!(stats["counts"]["total"], 4, "{stats}");
+    assert_eq!(stats["counts"]["total"], 5, "{stats}");
     api.call(
         "music_queue_timeseries",
         json!({ "p_hours": 24, "p_queue": queue }),
