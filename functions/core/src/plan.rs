@@ -45,8 +45,9 @@
 //! right after a granted token. A full batch sent, claim the next (`batch_size` at a time)
 //! while the budget lasts: at the default 2 s spacing a 50 s run drains about 25 requests.
 //! The run stops when a claim comes back short (nothing more is due) or, when the queue
-//! sets `max_per_run`, once it has claimed that many ([`StopReason::CapReached`]). When the deadline comes, reads left over come due again by
-//! themselves and claimed requests are deferred without using an attempt.
+//! sets `max_per_run`, once it has claimed that many ([`StopReason::CapReached`]). When the
+//! deadline comes, reads left over come due again by themselves and claimed requests are
+//! deferred without using an attempt.
 
 use std::collections::VecDeque;
 
