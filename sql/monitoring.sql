@@ -114,5 +114,24 @@ select date_trunc('hour', checked_at) as hour, count(*) as checks,
  group by 1
  order by 1 desc;
 
--- 12. Housekeeping done by music-queue-maintenance, on demand.
+-- 12. The worker's runs (last 24 h), newest first: what started each one, how
+-- long it took, what it did, and why it stopped early. A run still 'running'
+-- after 10 minutes died with its function (maintenance marks it abandoned).
+select started_at, trigger, status, worker_id,
+       round(extract(epoch from (coalesce(finished_at, clock_timestamp()) - started_at))::numeric, 1) as seconds,
+       summary ->> 'claimed' as claimed, summary ->> 'submitted' as submitted,
+       summary ->> 'completed' as completed, summary ->> 'failed' as failed,
+       summary ->> 'skipped_reason' as skipped_reason, error
+  from public.music_worker_runs
+ where started_at > now() - interval '24 hours'
+ order by started_at desc
+ limit 100;
+
+-- 13. Alerts raised (last 7 days): the failure rate of an hour over 20 %.
+select created_at, kind, queue, message, figures
+  from public.music_alerts
+ where created_at > now() - interval '7 days'
+ order by created_at desc;
+
+-- 14. Housekeeping done by music-queue-maintenance, on demand.
 -- select public.music_queue_maintenance();

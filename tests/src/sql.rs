@@ -130,7 +130,7 @@ pub async fn new_queue(db: &Client) -> Result<String> {
     new_queue_with_limit(db, 1_000_000).await
 }
 
-/// Removes a test queue with its requests (events go with them).
+/// Removes a test queue with its requests (events go with them), runs and alerts.
 pub async fn drop_queue(db: &Client, queue: &str) -> Result<()> {
     db.execute(
         "delete from public.music_generation_queue where queue = $1",
@@ -139,6 +139,16 @@ pub async fn drop_queue(db: &Client, queue: &str) -> Result<()> {
     .await?;
     db.execute(
         "delete from public.music_queue_daily_totals where queue = $1",
+        &[&queue],
+    )
+    .await?;
+    db.execute(
+        "delete from public.music_worker_runs where queue = $1",
+        &[&queue],
+    )
+    .await?;
+    db.execute(
+        "delete from public.music_alerts where queue = $1",
         &[&queue],
     )
     .await?;

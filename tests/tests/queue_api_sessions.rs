@@ -98,7 +98,19 @@ async fn every_worker_and_panel_rpc_answers_through_the_api() -> Result<()> {
         ids.push(field(&ticket, "id").to_string());
     }
 
-    // The provider side: status, rate limit.
+    // The run that does all this, as the worker records it.
+    let run = api
+        .call(
+            "start_music_worker_run",
+            json!({ "p_trigger": "manual", "p_worker_id": worker, "p_queue": queue }),
+        )
+        .await;
+
+    // The provider side: the probe lease, status, rate limit.
+    let lease = api
+        .call("take_suno_probe_lease", json!({ "p_ttl_seconds": 1 }))
+        .await;
+    assert!(lease.is_boolean(), "{lease}");
     api.call(
         "record_suno_status_check",
         json!({ "p_state": "up", "p_response_time_ms": 120, "p_http_status": 200 }),
@@ -236,6 +248,7 @@ async fn every_worker_and_panel_rpc_answers_through_the_api() -> Result<()> {
     let target = make_rollup_due(&db).await?;
     let maintenance = api.call("music_queue_maintenance", json!({})).await;
     assert!(maintenance["rolled_up_days"].is_number(), "{maintenance}");
+    assert!(maintenance["abandoned_runs"].is_number(), "{maintenance}");
     let horizon: chrono::DateTime<chrono::Utc> = db
         .query_one("select horizon from public.music_queue_stats_horizon", &[])
         .await?
@@ -262,7 +275,7 @@ async fn every_worker_and_panel_rpc_answers_through_the_api() -> Result<()> {
         .await;
     api.call(
         "configure_music_queue",
-        json!({ "p_queue": queue, "p_batch_size": 4, "p_submit_spacing_ms": 1500 }),
+        json!({ "p_queue": queue, "p_batch_size": 4, "p_submit_spacing_ms": 1500, "p_max_per_run": 5 }),
     )
     .await;
     let stats = api
@@ -272,6 +285,18 @@ async fn every_worker_and_panel_rpc_answers_through_the_api() -> Result<()> {
     api.call(
         "music_queue_timeseries",
         json!({ "p_hours": 24, "p_queue": queue }),
+    )
+    .await;
+
+    // The run's end: the alert check (one completion, one cancellation: not
+    // due), then the summary.
+    let alert = api
+        .call("record_music_alert_if_due", json!({ "p_queue": queue }))
+        .await;
+    assert_eq!(alert, json!([]), "{alert}");
+    api.transition(
+        "finish_music_worker_run",
+        json!({ "p_run_id": field(&run, "id"), "p_summary": { "claimed": 5, "duration_ms": 1300 } }),
     )
     .await;
 

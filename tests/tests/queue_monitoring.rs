@@ -45,3 +45,42 @@ async fn hourly_outcomes_count_timeouts_of_every_pg_net_version() -> Result<()> 
     tx.rollback().await?;
     Ok(())
 }
+
+/// The runs and alerts queries read what the worker records.
+#[tokio::test]
+async fn the_runs_and_alerts_queries_show_a_recorded_run() -> Result<()> {
+    let mut db = StackEnv::from_env()?.db().await?;
+    let (runs, alerts) = (monitoring_query(12)?, monitoring_query(13)?);
+    // Rolled back: the run does not stay.
+    let tx = db.transaction().await?;
+    let id: uuid::Uuid = tx
+        .query_one(
+            "select id from public.start_music_worker_run('manual', 'monitoring-test')",
+            &[],
+        )
+        .await?
+        .get(0);
+    tx.execute(
+        "select public.finish_music_worker_run($1, '{\"claimed\": 3, \"skipped_reason\": \"cap_reached\"}', null)",
+        &[&id],
+    )
+    .await?;
+    let row = tx
+        .query_one(
+            &format!("select status, claimed, skipped_reason from ({runs}) r where worker_id = 'monitoring-test'"),
+            &[],
+        )
+        .await?;
+    let seen: (String, Option<String>, Option<String>) = (row.get(0), row.get(1), row.get(2));
+    assert_eq!(
+        seen,
+        (
+            "finished".into(),
+            Some("3".into()),
+            Some("cap_reached".into())
+        )
+    );
+    tx.query(&alerts, &[]).await?;
+    tx.rollback().await?;
+    Ok(())
+}

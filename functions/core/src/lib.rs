@@ -21,6 +21,10 @@
 //! - [`plan`]: one worker run as a state machine, from the first probe to the last submit.
 //! - [`admit`]: whether a new request is submitted at once or queued.
 //! - [`poll`]: what to do after reading a submitted task.
+//! - [`run`]: a worker run as recorded for the panel (trigger, summary).
+//! - [`callback_route`]: the worker's `/callback` route, from query to answer.
+//! - [`probe`]: when the status check probes the provider, and what counts as a recovery.
+//! - [`alert`]: the failure-rate alert row and the webhook body.
 //! - [`config`]: the deployment's settings and secrets, from environment-like variables.
 //! - [`settings`]: the queue's behaviour, from its SQL row.
 //! - [`error`]: the `{"error":{"code","message"}}` shape, and [`ApiError`] with its statuses.
@@ -61,6 +65,8 @@
 #![deny(missing_docs)]
 
 pub mod admit;
+pub mod alert;
+pub mod callback_route;
 pub mod classify;
 pub mod config;
 pub mod emotion;
@@ -69,9 +75,11 @@ pub mod health;
 pub mod model;
 pub mod plan;
 pub mod poll;
+pub mod probe;
 pub mod profile;
 pub mod prompt;
 pub mod retry;
+pub mod run;
 pub mod secret;
 pub mod settings;
 pub mod status;

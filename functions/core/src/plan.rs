@@ -42,8 +42,12 @@
 //! and a read is the truth. Then claim, unless an admin paused the queue or the provider is
 //! paused: claiming only to defer would spend attempts and write events for nothing. Then
 //! submit the claimed requests in claim order, each one spaced from the last and each one
-//! right after a granted token. When the deadline comes, reads left over come due again by
-//! themselves and claimed requests are deferred without using an attempt.
+//! right after a granted token. A full batch sent, claim the next (`batch_size` at a time)
+//! while the budget lasts: at the default 2 s spacing a 50 s run drains about 25 requests.
+//! The run stops when a claim comes back short (nothing more is due) or, when the queue
+//! sets `max_per_run`, once it has claimed that many ([`StopReason::CapReached`]). When the
+//! deadline comes, reads left over come due again by themselves and claimed requests are
+//! deferred without using an attempt.
 
 use std::collections::VecDeque;
 
@@ -156,6 +160,8 @@ pub enum StopReason {
     QueuePaused,
     /// The time budget is spent; the rest was deferred.
     OutOfTime,
+    /// The run claimed the queue's `max_per_run`; the rest waits for the next run.
+    CapReached,
 }
 
 /// What happens to one request after its submit.
@@ -272,6 +278,10 @@ pub struct Planner {
     reads: VecDeque<String>,
     waiting: VecDeque<ClaimedRequest>,
     sent: Vec<ClaimedRequest>,
+    /// Requests claimed by this run so far, across batches (for `max_per_run`).
+    claimed: u32,
+    /// The last claim returned fewer rows than asked: nothing more is due.
+    queue_emptied: bool,
     deadline_ms: i64,
     last_submit_ms: Option<i64>,
     token: Token,
@@ -317,6 +327,8 @@ impl Planner {
             reads: VecDeque::new(),
             waiting: VecDeque::new(),
             sent: Vec::new(),
+            claimed: 0,
+            queue_emptied: false,
             deadline_ms: after(started_ms, config.worker_budget_ms),
             last_submit_ms: None,
             token: Token::None,
@@ -379,6 +391,9 @@ impl Planner {
 
     /// Reports the requests a [`Step::Claim`] returned (in claim order).
     pub fn record_claim(&mut self, claimed: Vec<ClaimedRequest>) {
+        let count = u32::try_from(claimed.len()).unwrap_or(u32::MAX);
+        self.queue_emptied = count < self.claim_limit();
+        self.claimed = self.claimed.saturating_add(count);
         self.waiting = claimed.into();
         self.phase = Phase::Submitting;
     }
@@ -478,13 +493,34 @@ impl Planner {
             return self.stop(StopReason::OutOfTime);
         }
         Step::Claim {
-            limit: self.queue.batch_size,
+            limit: self.claim_limit(),
         }
+    }
+
+    /// The next batch: `batch_size`, or less when the run's cap is nearer.
+    fn claim_limit(&self) -> u32 {
+        match self.queue.max_per_run {
+            Some(cap) => self.queue.batch_size.min(cap.saturating_sub(self.claimed)),
+            None => self.queue.batch_size,
+        }
+    }
+
+    /// A batch is sent: claim the next while the budget lasts, unless the last claim came
+    /// back short (nothing more is due) or the run's cap is reached.
+    fn after_batch(&mut self, now_ms: i64) -> Step {
+        if self.queue_emptied {
+            return self.stop(StopReason::Drained);
+        }
+        if self.claim_limit() == 0 {
+            return self.stop(StopReason::CapReached);
+        }
+        self.phase = Phase::Claiming;
+        self.claim(now_ms)
     }
 
     fn next_submit(&mut self, now_ms: i64) -> Step {
         if self.waiting.is_empty() {
-            return self.stop(StopReason::Drained);
+            return self.after_batch(now_ms);
         }
         if let Some((until_ms, reason)) = self.blocked(now_ms) {
             return self.defer_all(until_ms, reason, StopReason::ProviderUnavailable);
@@ -589,6 +625,7 @@ mod tests {
             paused: false,
             batch_size: 5,
             submit_spacing_ms: 2_000,
+            max_per_run: None,
         }
     }
 
@@ -896,6 +933,85 @@ mod tests {
             }
         );
         assert_eq!(plan.next(NOW + 2_500), stop(StopReason::OutOfTime));
+    }
+
+    /// Submits every id in order with a granted token, each 2 s after the last.
+    fn submit_all(plan: &mut Planner, ids: &[&str], mut now: i64) -> i64 {
+        for id in ids {
+            if let Step::Wait { until_ms } = plan.next(now) {
+                now = until_ms;
+            }
+            submit_with_token(plan, id, now);
+            plan.record_submit(id, &Classification::ok(), &ok(), now, 1);
+        }
+        now
+    }
+
+    #[test]
+    fn a_full_batch_is_followed_by_another_claim_while_the_budget_lasts() {
+        let mut plan = claiming(&["a", "b", "c", "d", "e"]);
+        let now = submit_all(&mut plan, &["a", "b", "c", "d", "e"], NOW);
+        assert_eq!(plan.next(now + 1), Step::Claim { limit: 5 });
+        plan.record_claim(claimed(&["f"]));
+        // The spacing runs on from the last batch's submit.
+        assert_eq!(
+            plan.next(now + 1),
+            Step::Wait {
+                until_ms: now + 2_000
+            }
+        );
+        submit_all(&mut plan, &["f"], now + 2_000);
+        // A short batch means nothing more is due.
+        assert_eq!(plan.next(now + 2_100), stop(StopReason::Drained));
+    }
+
+    #[test]
+    fn max_per_run_caps_the_claims_of_a_run() {
+        let capped = QueueSettings {
+            max_per_run: Some(7),
+            ..queue()
+        };
+        let mut plan = Planner::new(healthy(), &capped, &Config::default(), NOW);
+        plan.next(NOW);
+        plan.record_polls(vec![]);
+        assert_eq!(plan.next(NOW), Step::Claim { limit: 5 });
+        plan.record_claim(claimed(&["a", "b", "c", "d", "e"]));
+        let now = submit_all(&mut plan, &["a", "b", "c", "d", "e"], NOW);
+        assert_eq!(plan.next(now + 1), Step::Claim { limit: 2 });
+        plan.record_claim(claimed(&["f", "g"]));
+        let now = submit_all(&mut plan, &["f", "g"], now + 1);
+        assert_eq!(plan.next(now + 1), stop(StopReason::CapReached));
+    }
+
+    #[test]
+    fn a_cap_of_five_is_the_seeds_five_per_run() {
+        let seed = QueueSettings {
+            max_per_run: Some(5),
+            ..queue()
+        };
+        let mut plan = Planner::new(healthy(), &seed, &Config::default(), NOW);
+        plan.next(NOW);
+        plan.record_polls(vec![]);
+        assert_eq!(plan.next(NOW), Step::Claim { limit: 5 });
+        plan.record_claim(claimed(&["a", "b", "c", "d", "e"]));
+        let now = submit_all(&mut plan, &["a", "b", "c", "d", "e"], NOW);
+        assert_eq!(plan.next(now + 1), stop(StopReason::CapReached));
+    }
+
+    #[test]
+    fn batches_stop_when_the_budget_is_spent() {
+        let config = Config {
+            worker_budget_ms: 9_000,
+            ..Config::default()
+        };
+        let mut plan = Planner::new(healthy(), &queue(), &config, NOW);
+        plan.next(NOW);
+        plan.record_polls(vec![]);
+        plan.next(NOW);
+        plan.record_claim(claimed(&["a", "b", "c", "d", "e"]));
+        let now = submit_all(&mut plan, &["a", "b", "c", "d", "e"], NOW);
+        assert_eq!(now, NOW + 8_000);
+        assert_eq!(plan.next(NOW + 9_000), stop(StopReason::OutOfTime));
     }
 
     #[test]

@@ -23,6 +23,9 @@ pub struct QueueSettings {
     pub batch_size: u32,
     /// The pause between two submits of one run (`submit_spacing_ms`).
     pub submit_spacing_ms: u64,
+    /// The most requests one run claims (`max_per_run`); `None` (the default) claims batch
+    /// after batch while the run's time budget lasts. 5 is the seed's "5 per run".
+    pub max_per_run: Option<u32>,
 }
 
 /// A `music_queues` row that cannot be read.
@@ -58,6 +61,11 @@ impl QueueSettings {
             paused: row["paused"].as_bool().ok_or(bad("paused"))?,
             batch_size: number("batch_size")?.max(1),
             submit_spacing_ms: u64::from(number("submit_spacing_ms")?),
+            max_per_run: match row.get("max_per_run") {
+                Some(Value::Null) => None,
+                Some(_) => Some(number("max_per_run")?.max(1)),
+                None => return Err(bad("max_per_run")),
+            },
         })
     }
 }
@@ -70,7 +78,8 @@ mod tests {
     fn reads_a_queue_row() {
         let row = serde_json::json!({
             "name": "default", "paused": false, "paused_at": null, "batch_size": 5,
-            "submit_spacing_ms": 2000, "max_attempts": 3, "max_pending_per_user": 5
+            "submit_spacing_ms": 2000, "max_attempts": 3, "max_pending_per_user": 5,
+            "max_per_run": null
         });
         assert_eq!(
             QueueSettings::from_row(&row),
@@ -79,6 +88,24 @@ mod tests {
                 paused: false,
                 batch_size: 5,
                 submit_spacing_ms: 2_000,
+                max_per_run: None,
+            })
+        );
+        let capped = serde_json::json!({
+            "name": "default", "paused": false, "batch_size": 5, "submit_spacing_ms": 2000,
+            "max_per_run": 5
+        });
+        assert_eq!(
+            QueueSettings::from_row(&capped).map(|q| q.max_per_run),
+            Ok(Some(5))
+        );
+        let without = serde_json::json!({
+            "name": "default", "paused": false, "batch_size": 5, "submit_spacing_ms": 2000
+        });
+        assert_eq!(
+            QueueSettings::from_row(&without),
+            Err(SettingsRowError::Column {
+                column: "max_per_run"
             })
         );
         let broken = serde_json::json!({"name": "default", "paused": "no"});

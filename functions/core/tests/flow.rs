@@ -42,7 +42,8 @@ fn a_request_goes_from_body_to_clips() {
     // A worker run starts from the queue's row; the stored status is unknown, so it probes
     // first.
     let queue = QueueSettings::from_row(&json!({
-        "name": "default", "paused": false, "batch_size": 5, "submit_spacing_ms": 2000
+        "name": "default", "paused": false, "batch_size": 5, "submit_spacing_ms": 2000,
+        "max_per_run": null
     }))
     .unwrap();
     let mut planner = Planner::new(status, &queue, &config, NOW);

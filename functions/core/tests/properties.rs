@@ -250,8 +250,9 @@ proptest! {
             paused: queue_paused,
             batch_size: 5,
             submit_spacing_ms: 2_000,
+            max_per_run: None,
         };
-        let waiting: Vec<ClaimedRequest> = attempts
+        let mut waiting: Vec<ClaimedRequest> = attempts
             .iter()
             .enumerate()
             .map(|(i, &a)| ClaimedRequest { id: format!("r{i}"), attempts: a, max_attempts: 3 })
@@ -275,8 +276,8 @@ proptest! {
                 Step::ClaimPolls => planner.record_polls(vec![]),
                 Step::Read { .. } => prop_assert!(false, "nothing was due for a read"),
                 Step::Claim { limit } => {
-                    let batch: Vec<ClaimedRequest> =
-                        waiting.iter().take(limit as usize).cloned().collect();
+                    let take = waiting.len().min(limit as usize);
+                    let batch: Vec<ClaimedRequest> = waiting.drain(..take).collect();
                     claimed.extend(batch.iter().map(|r| r.id.clone()));
                     planner.record_claim(batch);
                 }

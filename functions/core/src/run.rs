@@ -1,0 +1,99 @@
+//! A worker run as recorded for the panel: what started it, and its summary.
+//!
+//! The worker calls `start_music_worker_run(p_trigger, p_worker_id, p_queue)` before its
+//! first step and `finish_music_worker_run(p_run_id, p_summary, p_error)` after its last,
+//! with [`RunSummary`] as `p_summary`; `?wait=true` answers the same summary. Runs may
+//! overlap: every claim and transition is safe under concurrency, and the provider's limit
+//! is the shared token bucket. A run that never finishes is marked abandoned by
+//! `music_queue_maintenance`.
+
+use serde::{Deserialize, Serialize};
+
+use crate::plan::StopReason;
+
+/// What started a run (`music_worker_runs.trigger`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RunTrigger {
+    /// pg_cron through pg_net, with the secret key.
+    Cron,
+    /// The admin panel's "run worker".
+    Manual,
+    /// `suno-status-check` found the provider back after an outage.
+    Recovery,
+    /// A provider callback woke a request.
+    Callback,
+}
+
+impl RunTrigger {
+    /// The stored spelling.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RunTrigger::Cron => "cron",
+            RunTrigger::Manual => "manual",
+            RunTrigger::Recovery => "recovery",
+            RunTrigger::Callback => "callback",
+        }
+    }
+}
+
+/// The counts of one run: the panel's figures and the `?wait=true` answer.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RunSummary {
+    /// Requests claimed (every batch).
+    pub claimed: u32,
+    /// Requests the provider accepted.
+    pub submitted: u32,
+    /// Tasks read as finished with music.
+    pub completed: u32,
+    /// Requests put back with backoff after a failure.
+    pub retried: u32,
+    /// Requests handed back without using an attempt.
+    pub deferred: u32,
+    /// Requests failed for good.
+    pub failed: u32,
+    /// Failed requests that got a fallback track.
+    pub fallbacks: u32,
+    /// Why the run did less than it could (a paused queue, the provider unavailable, the
+    /// per-run cap), `None` when it drained what was due.
+    pub skipped_reason: Option<StopReason>,
+    /// Wall-clock time of the run.
+    pub duration_ms: u64,
+}
+
+impl RunSummary {
+    /// Records how the planner stopped: a drained run skipped nothing.
+    pub fn stopped(&mut self, reason: StopReason) {
+        self.skipped_reason = (reason != StopReason::Drained).then_some(reason);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_summary_is_the_documented_json() {
+        let mut summary = RunSummary {
+            claimed: 5,
+            submitted: 4,
+            deferred: 1,
+            duration_ms: 9_100,
+            ..RunSummary::default()
+        };
+        summary.stopped(StopReason::CapReached);
+        assert_eq!(
+            serde_json::to_value(&summary).unwrap(),
+            serde_json::json!({
+                "claimed": 5, "submitted": 4, "completed": 0, "retried": 0, "deferred": 1,
+                "failed": 0, "fallbacks": 0, "skipped_reason": "cap_reached", "duration_ms": 9100
+            })
+        );
+        summary.stopped(StopReason::Drained);
+        assert_eq!(summary.skipped_reason, None);
+        assert_eq!(
+            serde_json::to_value(RunTrigger::Recovery).unwrap(),
+            RunTrigger::Recovery.as_str()
+        );
+    }
+}
