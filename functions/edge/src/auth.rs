@@ -83,10 +83,14 @@ pub async fn identify(
     }
     match store.rpc_as(&jwt, "get_suno_api_status", &json!({})).await {
         Ok(_) => Ok(Caller::Admin { jwt }),
-        Err(StoreError::Refused { api: ApiError::Forbidden(_), .. }) => Ok(Caller::User { jwt }),
-        Err(StoreError::Refused { api: ApiError::Unauthorized(_), .. }) => {
-            Err(ApiError::Unauthorized("invalid or expired JWT".into()))
-        }
+        Err(StoreError::Refused {
+            api: ApiError::Forbidden(_),
+            ..
+        }) => Ok(Caller::User { jwt }),
+        Err(StoreError::Refused {
+            api: ApiError::Unauthorized(_),
+            ..
+        }) => Err(ApiError::Unauthorized("invalid or expired JWT".into())),
         Err(other) => Err(other.into()),
     }
 }
@@ -102,7 +106,10 @@ pub fn is_secret_key(env: &Env, given: &str) -> bool {
 /// The token of an `Authorization: Bearer …` header.
 pub fn bearer_token(authorization: &str) -> Option<&str> {
     let (scheme, token) = authorization.trim().split_once(' ')?;
-    scheme.eq_ignore_ascii_case("bearer").then(|| token.trim()).filter(|t| !t.is_empty())
+    scheme
+        .eq_ignore_ascii_case("bearer")
+        .then(|| token.trim())
+        .filter(|t| !t.is_empty())
 }
 
 /// The claims of a JWT, *unverified*: only to decide what to ask PostgREST.
@@ -116,7 +123,10 @@ pub fn jwt_claims(token: &str) -> Option<Value> {
 }
 
 fn claims_admin(claims: &Value) -> bool {
-    matches!(claims["app_metadata"]["role"].as_str(), Some("admin" | "manager"))
+    matches!(
+        claims["app_metadata"]["role"].as_str(),
+        Some("admin" | "manager")
+    )
 }
 
 /// Decodes unpadded base64url (a JWT part).

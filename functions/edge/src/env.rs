@@ -45,7 +45,11 @@ impl Env {
 
     /// Reads every variable through `lookup`; blank counts as unset.
     pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Env, ConfigError> {
-        let get = |name: &str| lookup(name).map(|v| v.trim().to_owned()).filter(|v| !v.is_empty());
+        let get = |name: &str| {
+            lookup(name)
+                .map(|v| v.trim().to_owned())
+                .filter(|v| !v.is_empty())
+        };
         let missing = |var| ConfigError::Missing { var };
         let secret_keys = key_set(get("SUPABASE_SECRET_KEYS"), "SUPABASE_SECRET_KEYS")?;
         let legacy = [get("SUPABASE_SECRET_KEY"), get("SUPABASE_SERVICE_ROLE_KEY")];
@@ -56,16 +60,16 @@ impl Env {
             .ok_or(missing("SUPABASE_SECRET_KEYS"))?;
         let mut accepted_keys = secret_keys.all;
         accepted_keys.extend(legacy.into_iter().flatten());
-        let public_keys = key_set(get("SUPABASE_PUBLISHABLE_KEYS"), "SUPABASE_PUBLISHABLE_KEYS")?;
+        let public_keys = key_set(
+            get("SUPABASE_PUBLISHABLE_KEYS"),
+            "SUPABASE_PUBLISHABLE_KEYS",
+        )?;
         let public_key = public_keys
             .default
             .or_else(|| get("SUPABASE_ANON_KEY"))
             .ok_or(missing("SUPABASE_ANON_KEY"))?;
         let config = Config::from_env(&lookup)?;
-        let supabase_url = config
-            .supabase_url
-            .clone()
-            .ok_or(missing("SUPABASE_URL"))?;
+        let supabase_url = config.supabase_url.clone().ok_or(missing("SUPABASE_URL"))?;
         Ok(Env {
             supabase_url,
             secret_key,
@@ -90,7 +94,10 @@ struct KeySet {
 
 fn key_set(value: Option<String>, var: &'static str) -> Result<KeySet, ConfigError> {
     let Some(text) = value else {
-        return Ok(KeySet { default: None, all: Vec::new() });
+        return Ok(KeySet {
+            default: None,
+            all: Vec::new(),
+        });
     };
     let invalid = || ConfigError::Invalid {
         var,
@@ -113,18 +120,25 @@ mod tests {
     use std::collections::HashMap;
 
     fn env(vars: &[(&str, &str)]) -> Result<Env, ConfigError> {
-        let map: HashMap<String, String> =
-            vars.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        let map: HashMap<String, String> = vars
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
         Env::from_lookup(|name| map.get(name).cloned())
     }
 
-    const BASE: [(&str, &str); 2] =
-        [("SUPABASE_URL", "http://localhost:1"), ("SUPABASE_ANON_KEY", "anon")];
+    const BASE: [(&str, &str); 2] = [
+        ("SUPABASE_URL", "http://localhost:1"),
+        ("SUPABASE_ANON_KEY", "anon"),
+    ];
 
     #[test]
     fn the_secret_key_comes_from_the_key_set_first_and_every_key_is_accepted() {
         let mut vars = BASE.to_vec();
-        vars.push(("SUPABASE_SECRET_KEYS", r#"{"default":"sb_secret_a","ci":"sb_secret_b"}"#));
+        vars.push((
+            "SUPABASE_SECRET_KEYS",
+            r#"{"default":"sb_secret_a","ci":"sb_secret_b"}"#,
+        ));
         vars.push(("SUPABASE_SERVICE_ROLE_KEY", "eyJ.legacy.jwt"));
         let env = env(&vars).unwrap();
         assert_eq!(env.secret_key, "sb_secret_a");
@@ -148,10 +162,17 @@ mod tests {
     fn a_missing_secret_key_or_url_is_named() {
         assert_eq!(
             env(&BASE).unwrap_err(),
-            ConfigError::Missing { var: "SUPABASE_SECRET_KEYS" }
+            ConfigError::Missing {
+                var: "SUPABASE_SECRET_KEYS"
+            }
         );
         let err = env(&[("SUPABASE_ANON_KEY", "a"), ("SUPABASE_SECRET_KEY", "s")]).unwrap_err();
-        assert_eq!(err, ConfigError::Missing { var: "SUPABASE_URL" });
+        assert_eq!(
+            err,
+            ConfigError::Missing {
+                var: "SUPABASE_URL"
+            }
+        );
     }
 
     #[test]
@@ -159,6 +180,9 @@ mod tests {
         let mut vars = BASE.to_vec();
         vars.push(("SUPABASE_SECRET_KEYS", "sb_secret_not_json"));
         let err = env(&vars).unwrap_err().to_string();
-        assert!(err.contains("SUPABASE_SECRET_KEYS") && !err.contains("not_json"), "{err}");
+        assert!(
+            err.contains("SUPABASE_SECRET_KEYS") && !err.contains("not_json"),
+            "{err}"
+        );
     }
 }

@@ -27,10 +27,20 @@ pub struct Sent {
 
 /// Sends a provider request built by the core, giving up after `timeout_ms`.
 pub async fn send(request: &HttpRequest, timeout_ms: u64) -> Sent {
-    let headers: Vec<(&str, &str)> =
-        request.headers.iter().map(|(n, v)| (n.as_str(), v.as_str())).collect();
+    let headers: Vec<(&str, &str)> = request
+        .headers
+        .iter()
+        .map(|(n, v)| (n.as_str(), v.as_str()))
+        .collect();
     let method = request.method.as_str();
-    send_raw(method, &request.url, &headers, request.body.as_deref(), timeout_ms).await
+    send_raw(
+        method,
+        &request.url,
+        &headers,
+        request.body.as_deref(),
+        timeout_ms,
+    )
+    .await
 }
 
 /// Sends any request (`method`, `url`, `headers`, an optional text body), giving up after
@@ -68,7 +78,11 @@ async fn exchange(
     let status = response.status_code();
     let retry_after = response.headers().get("retry-after").ok().flatten();
     match response.bytes().await {
-        Ok(body) => Reply::Answer { status, retry_after, body },
+        Ok(body) => Reply::Answer {
+            status,
+            retry_after,
+            body,
+        },
         Err(error) => Reply::Lost(failure(&error, true)),
     }
 }

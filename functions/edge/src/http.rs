@@ -69,11 +69,18 @@ where
         match Env::from_deno() {
             Ok(env) => {
                 let store = Store::new(&env);
-                let context = Context { env, store, log: log.clone() };
+                let context = Context {
+                    env,
+                    store,
+                    log: log.clone(),
+                };
                 handler(request, context).await
             }
             Err(error) => {
-                log.error("config", json!({"code": error.code(), "message": error.to_string()}));
+                log.error(
+                    "config",
+                    json!({"code": error.code(), "message": error.to_string()}),
+                );
                 Err(ApiError::Internal)
             }
         }
@@ -87,7 +94,10 @@ where
     });
     let status = response.status_code();
     let ms = now_ms() - started;
-    log.info("answered", json!({"method": method, "path": path, "status": status, "ms": ms}));
+    log.info(
+        "answered",
+        json!({"method": method, "path": path, "status": status, "ms": ms}),
+    );
     with_cors(response).into()
 }
 
@@ -108,12 +118,18 @@ pub fn error_response(error: &ApiError) -> Response {
 /// The value of query parameter `name`, if present.
 pub fn query(request: &worker::Request, name: &str) -> Option<String> {
     let url = request.url().ok()?;
-    let value = url.query_pairs().find(|(key, _)| key == name)?.1.into_owned();
+    let value = url
+        .query_pairs()
+        .find(|(key, _)| key == name)?
+        .1
+        .into_owned();
     Some(value)
 }
 
 fn preflight() -> Response {
-    Response::empty().expect("an empty answer builds").with_status(204)
+    Response::empty()
+        .expect("an empty answer builds")
+        .with_status(204)
 }
 
 fn with_cors(response: Response) -> Response {

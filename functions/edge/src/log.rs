@@ -13,7 +13,10 @@ pub struct Log {
 impl Log {
     /// A logger for `function` handling `request_id`.
     pub fn new(function: &'static str, request_id: impl Into<String>) -> Log {
-        Log { request_id: request_id.into(), function }
+        Log {
+            request_id: request_id.into(),
+            function,
+        }
     }
 
     /// The request id every line carries.

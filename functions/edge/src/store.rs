@@ -94,7 +94,10 @@ async fn call(
     function: &str,
     args: &impl Serialize,
 ) -> Result<Value, StoreError> {
-    let unreachable = |reason: String| StoreError::Unreachable { function: function.to_owned(), reason };
+    let unreachable = |reason: String| StoreError::Unreachable {
+        function: function.to_owned(),
+        reason,
+    };
     let body = serde_json::to_string(args).map_err(|e| unreachable(e.to_string()))?;
     let answer = client
         .rpc(function, body)
@@ -103,7 +106,10 @@ async fn call(
         .await
         .map_err(|e| unreachable(e.to_string()))?;
     let status = answer.status().as_u16();
-    let bytes = answer.bytes().await.map_err(|e| unreachable(e.to_string()))?;
+    let bytes = answer
+        .bytes()
+        .await
+        .map_err(|e| unreachable(e.to_string()))?;
     if !(200..300).contains(&status) {
         return Err(StoreError::Refused {
             function: function.to_owned(),

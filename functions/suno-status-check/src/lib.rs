@@ -34,7 +34,9 @@ async fn answer(request: Request, cx: Context) -> Result<Response, ApiError> {
     let mut row = cx.store.rpc("get_suno_api_status", &json!({})).await?;
     let now = now_ms();
     let stored = ProviderStatus::from_row(&row).map_err(|error| internal(&cx.log, &error))?;
-    let stale = stored.last_check_ms.map_or(true, |at| now - at > STALE_AFTER_MS);
+    let stale = stored
+        .last_check_ms
+        .map_or(true, |at| now - at > STALE_AFTER_MS);
     if caller.is_privileged() || stale {
         let was_available = row["is_available"] == true;
         row = probe_and_record(&cx, &stored).await?;
@@ -48,8 +50,15 @@ async fn answer(request: Request, cx: Context) -> Result<Response, ApiError> {
 /// Probes the provider and records the check; the stored status after it.
 async fn probe_and_record(cx: &Context, stored: &ProviderStatus) -> Result<Value, ApiError> {
     let config = &cx.env.config;
-    let probe = provider::probe(config).await.map_err(|error| internal(&cx.log, &error))?;
-    let (_, check) = stored.check(&probe.outcome, &probe.facts, now_ms(), &config.circuit_policy());
+    let probe = provider::probe(config)
+        .await
+        .map_err(|error| internal(&cx.log, &error))?;
+    let (_, check) = stored.check(
+        &probe.outcome,
+        &probe.facts,
+        now_ms(),
+        &config.circuit_policy(),
+    );
     cx.log.info(
         "probed",
         json!({"state": check.p_state, "code": probe.outcome.code, "http_status": check.p_http_status,
@@ -71,13 +80,22 @@ fn public_status(row: &Value) -> Value {
 /// The provider is back: start a worker run now rather than at the next cron minute.
 async fn start_worker_run(env: Env, log: Log) {
     let bearer = format!("Bearer {}", env.secret_key);
-    let headers = [("apikey", env.secret_key.as_str()), ("authorization", bearer.as_str())];
+    let headers = [
+        ("apikey", env.secret_key.as_str()),
+        ("authorization", bearer.as_str()),
+    ];
     let url = env.function_url("music-queue-worker");
     let sent = fetch::send_raw("POST", &url, &headers, Some("{}"), 10_000).await;
-    log.info("worker_run_requested", json!({"status": sent.reply.http_status(), "ms": sent.elapsed_ms}));
+    log.info(
+        "worker_run_requested",
+        json!({"status": sent.reply.http_status(), "ms": sent.elapsed_ms}),
+    );
 }
 
 fn internal(log: &Log, error: &impl ErrorCode) -> ApiError {
-    log.error("internal", json!({"code": error.code(), "message": error.to_string()}));
+    log.error(
+        "internal",
+        json!({"code": error.code(), "message": error.to_string()}),
+    );
     ApiError::Internal
 }
