@@ -156,6 +156,30 @@ fn base64url_decode(text: &str) -> Option<Vec<u8>> {
 mod tests {
     use super::*;
 
+    fn env_with_keys(keys: &[&str]) -> Env {
+        let keys: Vec<String> = keys.iter().map(|k| k.to_string()).collect();
+        let set = serde_json::json!({"default": keys[0], "other": keys[1]}).to_string();
+        Env::from_lookup(|name| match name {
+            "SUPABASE_URL" => Some("http://localhost:1".into()),
+            "SUPABASE_ANON_KEY" => Some("anon".into()),
+            "SUPABASE_SECRET_KEYS" => Some(set.clone()),
+            "SUPABASE_SERVICE_ROLE_KEY" => Some(keys[2].clone()),
+            _ => None,
+        })
+        .unwrap()
+    }
+
+    #[test]
+    fn every_accepted_key_and_nothing_else_is_the_secret_key() {
+        let env = env_with_keys(&["sb_secret_a", "sb_secret_b", "eyJ.legacy.jwt"]);
+        for key in ["sb_secret_a", "sb_secret_b", "eyJ.legacy.jwt"] {
+            assert!(is_secret_key(&env, key), "{key}");
+        }
+        for guess in ["", "sb_secret_", "sb_secret_a ", "anon", "sb_secret_c"] {
+            assert!(!is_secret_key(&env, guess), "{guess:?}");
+        }
+    }
+
     #[test]
     fn bearer_tokens_are_read_case_insensitively() {
         assert_eq!(bearer_token("Bearer abc"), Some("abc"));

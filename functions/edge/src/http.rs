@@ -62,6 +62,7 @@ where
         .unwrap_or_else(new_id);
     let log = Log::new(function, request_id);
     let method = request.method().to_string();
+    // The path only: a query may carry a secret (the worker's callback token).
     let path = request.path();
     let answer = if method == "OPTIONS" {
         Ok(preflight())
