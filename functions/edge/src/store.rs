@@ -1,0 +1,125 @@
+//! The SQL API, called through PostgREST's `/rest/v1/rpc/<name>` with the `postgrest` crate.
+//!
+//! Every state change is one SQL function; the shell only calls it. Two ways to call:
+//! [`Store::rpc`] with the function's secret key (the service role), and [`Store::rpc_as`]
+//! with a user's JWT, so the SQL sees that user (`auth.uid()`, `auth.jwt()`, RLS).
+//! Every failure comes back as one [`ApiError`]: an error answer of PostgREST through
+//! [`ApiError::from_postgrest`], no answer at all as 503 `store_unavailable`.
+
+use music_core::ApiError;
+use postgrest::Postgrest;
+use serde::Serialize;
+use serde_json::Value;
+
+use crate::Env;
+
+/// A client of the project's SQL API.
+#[derive(Clone)]
+pub struct Store {
+    service: Postgrest,
+    user: Postgrest,
+    secret_key: String,
+}
+
+/// What went wrong talking to PostgREST, for the logs; the caller sees the [`ApiError`].
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum StoreError {
+    /// PostgREST answered with an error.
+    #[error("rpc {function}: HTTP {status}: {body}")]
+    Refused {
+        /// The SQL function.
+        function: String,
+        /// PostgREST's HTTP status.
+        status: u16,
+        /// Its body, cut to 500 bytes.
+        body: String,
+        /// The same as the function's error.
+        api: ApiError,
+    },
+    /// No answer: network trouble, or a body that is not JSON.
+    #[error("rpc {function}: {reason}")]
+    Unreachable {
+        /// The SQL function.
+        function: String,
+        /// What failed.
+        reason: String,
+    },
+}
+
+impl From<StoreError> for ApiError {
+    fn from(error: StoreError) -> ApiError {
+        match error {
+            StoreError::Refused { api, .. } => api,
+            StoreError::Unreachable { .. } => {
+                ApiError::StoreUnavailable("the database is unavailable, try again".into())
+            }
+        }
+    }
+}
+
+impl Store {
+    /// A client for the project of `env`.
+    pub fn new(env: &Env) -> Store {
+        let url = format!("{}/rest/v1", env.supabase_url);
+        Store {
+            service: Postgrest::new(&url).insert_header("apikey", &env.secret_key),
+            user: Postgrest::new(&url).insert_header("apikey", &env.public_key),
+            secret_key: env.secret_key.clone(),
+        }
+    }
+
+    /// Calls the SQL function `function` with `args` (its named arguments, e.g. a struct with
+    /// `p_…` fields) as the service role; the JSON it returns.
+    pub async fn rpc(&self, function: &str, args: &impl Serialize) -> Result<Value, StoreError> {
+        // An `sb_` key may sit in `Authorization` only when it equals `apikey`: it does.
+        call(&self.service, &self.secret_key, function, args).await
+    }
+
+    /// Calls `function` as the user whose JWT is `jwt`: PostgREST checks the signature, and
+    /// the SQL sees the user.
+    pub async fn rpc_as(
+        &self,
+        jwt: &str,
+        function: &str,
+        args: &impl Serialize,
+    ) -> Result<Value, StoreError> {
+        call(&self.user, jwt, function, args).await
+    }
+}
+
+async fn call(
+    client: &Postgrest,
+    bearer: &str,
+    function: &str,
+    args: &impl Serialize,
+) -> Result<Value, StoreError> {
+    let unreachable = |reason: String| StoreError::Unreachable {
+        function: function.to_owned(),
+        reason,
+    };
+    let body = serde_json::to_string(args).map_err(|e| unreachable(e.to_string()))?;
+    let answer = client
+        .rpc(function, body)
+        .auth(bearer)
+        .execute()
+        .await
+        .map_err(|e| unreachable(e.to_string()))?;
+    let status = answer.status().as_u16();
+    let bytes = answer
+        .bytes()
+        .await
+        .map_err(|e| unreachable(e.to_string()))?;
+    if !(200..300).contains(&status) {
+        return Err(StoreError::Refused {
+            function: function.to_owned(),
+            status,
+            body: String::from_utf8_lossy(&bytes[..bytes.len().min(500)]).into_owned(),
+            api: ApiError::from_postgrest(status, &bytes),
+        });
+    }
+    if bytes.is_empty() {
+        return Ok(Value::Null);
+    }
+    serde_json::from_slice(&bytes).map_err(|e| unreachable(format!("not JSON: {e}")))
+}
