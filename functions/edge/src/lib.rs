@@ -5,7 +5,7 @@
 //!
 //! | module | gives |
 //! |---|---|
-//! | [`env`] | [`Env`]: the project URL, the keys, the provider's settings, read once from `Deno.env` |
+//! | [`mod@env`] | [`Env`]: the project URL, the keys, the provider's settings, read once from `Deno.env` |
 //! | [`auth`] | [`Caller`]: the secret key, an admin, a signed-in user, or the public |
 //! | [`store`] | [`Store`]: the SQL API through `/rest/v1/rpc`, errors as [`ApiError`] |
 //! | [`fetch`] | [`fetch::send`]: an outbound call with a timeout, as a `music_core` [`Reply`](music_core::suno::Reply) |
