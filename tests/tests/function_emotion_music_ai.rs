@@ -11,7 +11,8 @@ use anyhow::{Context, Result};
 use reqwest::Method;
 use serde_json::{json, Value};
 use stack_tests::functions::{
-    expect_status, is_error_body, serial, set_cron_job_active, Answer, Functions, Key, StackSim,
+    expect_status, is_error_body, recorded_checks, serial, set_cron_job_active, Answer, Functions,
+    Key, StackSim,
 };
 use stack_tests::sql::new_user;
 use stack_tests::stack::user_token;
@@ -273,6 +274,9 @@ async fn a_retryable_submit_failure_puts_the_request_back_in_the_queue() -> Resu
     assert_eq!(row["error_code"], "provider_unavailable");
     assert_eq!(row["suno_task_id"], Value::Null);
     assert_eq!(stack.submits().await?.len(), 1);
+    let check = &recorded_checks(&stack.db).await?[0];
+    assert_eq!(check["http_status"], 503, "the submit is a status check");
+    assert_eq!(check["state"], "degraded");
     Ok(())
 }
 
