@@ -86,6 +86,24 @@ impl Store {
     ) -> Result<Value, StoreError> {
         call(&self.user, jwt, function, args).await
     }
+
+    /// The first row of `table` whose `column` equals `value`, read as the service role
+    /// (e.g. the queue's `music_queues` row); `Null` when there is none.
+    pub async fn row(&self, table: &str, column: &str, value: &str) -> Result<Value, StoreError> {
+        let answer = self
+            .service
+            .from(table)
+            .auth(&self.secret_key)
+            .eq(column, value)
+            .limit(1)
+            .execute()
+            .await
+            .map_err(|e| unreachable(table, e))?;
+        let status = answer.status().as_u16();
+        let bytes = answer.bytes().await.map_err(|e| unreachable(table, e))?;
+        let rows = read_answer(table, status, &bytes)?;
+        Ok(rows.get(0).cloned().unwrap_or(Value::Null))
+    }
 }
 
 async fn call(
@@ -94,32 +112,37 @@ async fn call(
     function: &str,
     args: &impl Serialize,
 ) -> Result<Value, StoreError> {
-    let unreachable = |reason: String| StoreError::Unreachable {
-        function: function.to_owned(),
-        reason,
-    };
-    let body = serde_json::to_string(args).map_err(|e| unreachable(e.to_string()))?;
+    let body = serde_json::to_string(args).map_err(|e| unreachable(function, e))?;
     let answer = client
         .rpc(function, body)
         .auth(bearer)
         .execute()
         .await
-        .map_err(|e| unreachable(e.to_string()))?;
+        .map_err(|e| unreachable(function, e))?;
     let status = answer.status().as_u16();
-    let bytes = answer
-        .bytes()
-        .await
-        .map_err(|e| unreachable(e.to_string()))?;
+    let bytes = answer.bytes().await.map_err(|e| unreachable(function, e))?;
+    read_answer(function, status, &bytes)
+}
+
+/// PostgREST's answer about `name` (a function or a table) as JSON, or the [`StoreError`].
+fn read_answer(name: &str, status: u16, bytes: &[u8]) -> Result<Value, StoreError> {
     if !(200..300).contains(&status) {
         return Err(StoreError::Refused {
-            function: function.to_owned(),
+            function: name.to_owned(),
             status,
             body: String::from_utf8_lossy(&bytes[..bytes.len().min(500)]).into_owned(),
-            api: ApiError::from_postgrest(status, &bytes),
+            api: ApiError::from_postgrest(status, bytes),
         });
     }
     if bytes.is_empty() {
         return Ok(Value::Null);
     }
-    serde_json::from_slice(&bytes).map_err(|e| unreachable(format!("not JSON: {e}")))
+    serde_json::from_slice(bytes).map_err(|e| unreachable(name, format!("not JSON: {e}")))
+}
+
+fn unreachable(name: &str, reason: impl std::fmt::Display) -> StoreError {
+    StoreError::Unreachable {
+        function: name.to_owned(),
+        reason: reason.to_string(),
+    }
 }
