@@ -205,6 +205,21 @@ impl StackSim {
             .map(drop)
     }
 
+    /// Moves the simulated clock `secs` forward: every task ages at once.
+    pub async fn advance(&self, secs: u64) -> Result<()> {
+        self.send(Method::POST, "/advance", Some(serde_json::json!({ "secs": secs })))
+            .await
+            .map(drop)
+    }
+
+    /// Queues the outcome of the next `count` tasks (e.g. `audio_failed_501`, `stuck`).
+    pub async fn outcomes(&self, outcome: &str, count: u32) -> Result<()> {
+        let body = serde_json::json!({ "outcome": outcome, "count": count });
+        self.send(Method::POST, "/outcomes", Some(body))
+            .await
+            .map(drop)
+    }
+
     /// Every request received on `endpoint` (`credit`, `generate`, `record_info`).
     pub async fn requests(&self, endpoint: &str) -> Result<Vec<Value>> {
         let list = self
