@@ -207,9 +207,13 @@ impl StackSim {
 
     /// Moves the simulated clock `secs` forward: every task ages at once.
     pub async fn advance(&self, secs: u64) -> Result<()> {
-        self.send(Method::POST, "/advance", Some(serde_json::json!({ "secs": secs })))
-            .await
-            .map(drop)
+        self.send(
+            Method::POST,
+            "/advance",
+            Some(serde_json::json!({ "secs": secs })),
+        )
+        .await
+        .map(drop)
     }
 
     /// Queues the outcome of the next `count` tasks (e.g. `audio_failed_501`, `stuck`).
