@@ -647,3 +647,44 @@ async fn the_cron_schedule_drives_a_run_through_pg_cron_and_pg_net() -> Result<(
     assert_eq!(stack.accepted_submits(ids[0]).await?, 1);
     Ok(())
 }
+
+#[tokio::test]
+async fn a_run_raises_the_failure_rate_alert_once() -> Result<()> {
+    let _serial = serial().await;
+    let mut stack = setup().await?;
+    // The stage: nothing finished in the last hour, no alert raised yet.
+    stack
+        .db
+        .batch_execute(
+            "update public.music_generation_queue
+                set completed_at = completed_at - interval '2 hours',
+                    failed_at = failed_at - interval '2 hours'
+              where queue = 'default';
+             delete from public.music_alerts where queue = 'default';",
+        )
+        .await?;
+    stack
+        .sim
+        .settings(json!({"banned_words": ["forbidden"]}))
+        .await?;
+    let ids = stack.enqueue(5, "a forbidden song").await?;
+    let summary = stack.run(&Key::Secret).await?;
+    assert_eq!(summary["failed"], 5, "{summary}");
+    stack.run(&Key::ServiceRole).await?;
+    let alerts: Vec<Value> = stack
+        .db
+        .query(
+            "select figures from public.music_alerts where queue = 'default' and kind = 'failure_rate'",
+            &[],
+        )
+        .await?
+        .iter()
+        .map(|row| row.get(0))
+        .collect();
+    assert_eq!(alerts.len(), 1, "one alert an hour: {alerts:?}");
+    assert_eq!(alerts[0]["failed"], 5);
+    for id in &ids {
+        assert_eq!(stack.request(*id).await?.0, "failed");
+    }
+    Ok(())
+}
