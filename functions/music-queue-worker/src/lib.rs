@@ -56,11 +56,10 @@ async fn answer(mut request: Request, cx: Context) -> Result<Response, ApiError>
     json(202, &json!({"run_id": run_id, "trigger": trigger.as_str()}))
 }
 
-/// Who may start a run, and what started it (see the module docs).
+/// Who may start a run (the secret key or an admin), and what started it.
 fn trigger(caller: &Caller, request: &Request, body: &Value) -> Result<RunTrigger, ApiError> {
     match caller {
-        Caller::Service => {}
-        Caller::Admin { .. } => return Ok(RunTrigger::Manual),
+        Caller::Service | Caller::Admin { .. } => {}
         Caller::User { .. } => {
             return Err(ApiError::Forbidden(
                 "only the secret key or an admin may run the worker".into(),
@@ -73,14 +72,5 @@ fn trigger(caller: &Caller, request: &Request, body: &Value) -> Result<RunTrigge
         }
     }
     let asked = query(request, "trigger").or_else(|| body["trigger"].as_str().map(str::to_owned));
-    match asked.as_deref() {
-        None | Some("cron") => Ok(RunTrigger::Cron),
-        Some("manual") => Ok(RunTrigger::Manual),
-        Some("recovery") => Ok(RunTrigger::Recovery),
-        Some(_) => Err(ApiError::BadInput {
-            code: "invalid_trigger",
-            field: Some("trigger".into()),
-            message: "trigger must be cron, manual or recovery".into(),
-        }),
-    }
+    RunTrigger::asked(matches!(caller, Caller::Admin { .. }), asked.as_deref())
 }

@@ -112,7 +112,7 @@ impl Run {
                     let (call, facts) = self.read(&api, &row, summary).await?;
                     plan.record_read(&call, &facts, now_ms());
                 }
-                Step::Claim { .. } if self.trigger == RunTrigger::Callback => {
+                Step::Claim { .. } if !self.trigger.claims() => {
                     summary.stopped(music_core::plan::StopReason::Drained);
                     return Ok(());
                 }
