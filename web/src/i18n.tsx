@@ -28,6 +28,7 @@ const labels = {
   processing: { fr: "En cours", en: "Processing" },
   completed: { fr: "Terminées", en: "Completed" },
   failed: { fr: "Échouées", en: "Failed" },
+  cancelled: { fr: "Annulées", en: "Cancelled" },
   all: { fr: "Toutes", en: "All" },
   successRate24h: { fr: "Réussite 24 h", en: "Success 24 h" },
   successRateAll: { fr: "Réussite totale", en: "Success overall" },

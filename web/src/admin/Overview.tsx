@@ -1,6 +1,6 @@
 // The overview: live counts, the provider's status, success rates, mean
 // processing time, error spikes and the last worker runs.
-import { useI18n, type LabelKey } from "../i18n";
+import { useI18n } from "../i18n";
 import { StatusBadge } from "../status/SunoServiceStatus";
 import type { PublicStatus } from "../status/providerState";
 import { STATUSES, type Stats, type WorkerRun } from "./api";
@@ -19,9 +19,9 @@ export function Overview(
     <section aria-labelledby="overview-title" className="card">
       <h2 id="overview-title">{t("overview")}</h2>
       <dl className="counts">
-        {STATUSES.map((status) => (
+        {[...STATUSES, "cancelled" as const].map((status) => (
           <div key={status} className={`count count-${status}`} data-testid={`count-${status}`}>
-            <dt>{t(status as LabelKey)}</dt>
+            <dt>{t(status)}</dt>
             <dd>{stats.counts[status]}</dd>
           </div>
         ))}

@@ -1,0 +1,290 @@
+// The admin panel, the status badge and the request page in a real Chromium
+// against the local stack, signed in through the app's form. Tests in this
+// file run one after another on one database; each reads the database
+// itself for what it expects.
+import { after, before, test } from "node:test";
+import assert from "node:assert/strict";
+import { existsSync, readFileSync } from "node:fs";
+import { join } from "node:path";
+import {
+  addUser,
+  ARTIFACTS,
+  callFunction,
+  DESKTOP,
+  eventually,
+  launch,
+  literal,
+  PHONE,
+  signedIn,
+  sim,
+  sql,
+} from "./stack.mjs";
+
+const CANCELLED_MESSAGE = "Annulé manuellement par un administrateur";
+const REPO = join(import.meta.dirname, "..", "..");
+const hasFunction = (name) => existsSync(join(REPO, "supabase", "functions", name, "index.ts"));
+
+let browser;
+let admin;
+let user;
+const seeded = {};
+
+/** `n` new requests of `user`, as the function enqueues them: their ids. */
+function enqueue(emotion, n) {
+  return sql(
+    `select public.enqueue_music_request(p_emotion => ${literal(emotion)}, p_intensity => 0.7,
+       p_context => 'browser test', p_user_id => ${literal(user.id)}) ->> 'id'
+       from generate_series(1, ${n})`,
+  ).map(([id]) => id);
+}
+
+/** Claims every pending request: [id, lease token] of each, oldest first. */
+const claimAll = () =>
+  sql(`select id, lease_token from public.claim_music_requests('browser-test', 1000, 600)
+        order by queued_at`);
+
+const clips = (tag) =>
+  JSON.stringify({
+    clips: [1, 2].map((n) => ({
+      id: `${tag}-${n}`,
+      title: `Browser ${tag} ${n}`,
+      audio_url: `https://cdn.example.test/${tag}-${n}.mp3`,
+      duration: 120,
+    })),
+  });
+
+const statusOf = (id) =>
+  sql(`select status, coalesce(error_message, '') from public.music_generation_queue
+        where id = ${literal(id)}`)[0];
+
+before(async () => {
+  admin = addUser({ admin: true });
+  user = addUser();
+  sql(`select public.configure_music_queue(p_max_pending_per_user => 1000)`);
+  // 3 completed, 2 failed, 3 processing, then 4 pending.
+  enqueue("joy", 8);
+  const claimed = claimAll();
+  for (const [id, token] of claimed.slice(0, 3)) {
+    sql(`select public.complete_music_request(${literal(id)}, ${literal(token)},
+           ${literal(clips(id.slice(0, 8)))}::jsonb)`);
+  }
+  for (const [id, token] of claimed.slice(3, 5)) {
+    sql(`select public.fail_music_request(${literal(id)}, ${literal(token)}, 'bad_request',
+           'refused by the provider (browser test)')`);
+  }
+  seeded.completed = claimed[0][0];
+  seeded.failed = claimed[3][0];
+  seeded.pending = enqueue("calm", 4);
+  browser = await launch();
+});
+
+after(async () => {
+  await sim("DELETE", "/faults").catch(() => {});
+  await browser?.close();
+});
+
+/** The panel's count for `status`, as shown. */
+const shownCount = async (page, status) =>
+  Number(await page.getByTestId(`count-${status}`).locator("dd").textContent());
+
+test("the panel shows the counts that are in the database", async () => {
+  const page = await signedIn(browser, admin, "/admin/music-queue");
+  await page.getByTestId("count-pending").waitFor();
+  const [[pending, processing, completed, failed, cancelled]] = sql(`
+    select count(*) filter (where status = 'pending'),
+           count(*) filter (where status = 'processing'),
+           count(*) filter (where status = 'completed'),
+           count(*) filter (where status = 'failed' and error_code is distinct from 'cancelled'),
+           count(*) filter (where status = 'failed' and error_code = 'cancelled')
+      from public.music_generation_queue`);
+  assert.ok(Number(pending) >= 4 && Number(completed) >= 3, "the seeded rows are there");
+  assert.deepEqual(
+    {
+      pending: await shownCount(page, "pending"),
+      processing: await shownCount(page, "processing"),
+      completed: await shownCount(page, "completed"),
+      failed: await shownCount(page, "failed"),
+      cancelled: await shownCount(page, "cancelled"),
+    },
+    {
+      pending: Number(pending),
+      processing: Number(processing),
+      completed: Number(completed),
+      failed: Number(failed),
+      cancelled: Number(cancelled),
+    },
+  );
+  await page.screenshot({ path: join(ARTIFACTS, "panel-desktop.png"), fullPage: true });
+  await page.setViewportSize(PHONE);
+  await page.screenshot({ path: join(ARTIFACTS, "panel-phone.png"), fullPage: true });
+  await page.context().close();
+});
+
+/** Finds one request in the list by its id and confirms `action` on its row. */
+async function confirmOnRow(page, id, action) {
+  await page.getByLabel("Rechercher (émotion ou id)").fill(id);
+  const row = page.locator(`tr[data-id="${id}"]`);
+  await row.getByRole("button", { name: action }).click();
+  await row.getByRole("dialog").getByRole("button", { name: "Confirmer" }).click();
+  return row;
+}
+
+test("Relancer and Annuler change the database as stated, and the list shows it", async () => {
+  const page = await signedIn(browser, admin, "/admin/music-queue");
+
+  const retried = await confirmOnRow(page, seeded.failed, "Relancer");
+  await retried.getByRole("status").waitFor();
+  assert.deepEqual(statusOf(seeded.failed), ["pending", ""]);
+  await page.locator(`tr[data-id="${seeded.failed}"][data-status="pending"]`).waitFor();
+
+  const cancelled = await confirmOnRow(page, seeded.pending[0], "Annuler");
+  await cancelled.getByRole("status").waitFor();
+  assert.deepEqual(statusOf(seeded.pending[0]), ["failed", CANCELLED_MESSAGE]);
+  await page.locator(`tr[data-id="${seeded.pending[0]}"][data-status="failed"]`).waitFor();
+  await page.context().close();
+});
+
+test("a request's details show what was asked, sent and done, with its history", async () => {
+  for (const [name, viewport] of [["desktop", DESKTOP], ["phone", PHONE]]) {
+    const page = await signedIn(browser, admin, "/admin/music-queue", viewport);
+    await page.getByLabel("Rechercher (émotion ou id)").fill(seeded.completed);
+    await page.locator(`tr[data-id="${seeded.completed}"] td button`).first().click();
+    const details = page.getByTestId("details");
+    await details.locator(".events li").first().waitFor();
+    assert.equal(await details.getByTestId("detail-status").textContent(), "Terminées");
+    const events = await details.locator(".events li strong").allTextContents();
+    assert.deepEqual(events, ["enqueued", "claimed", "completed"]);
+    assert.equal(await details.locator("audio").count(), 2);
+    await details.screenshot({ path: join(ARTIFACTS, `details-${name}.png`) });
+    await page.context().close();
+  }
+});
+
+test("the CSV export downloads a file whose rows equal the filtered list", async () => {
+  const page = await signedIn(browser, admin, "/admin/music-queue");
+  await page.getByLabel("Statut").selectOption("completed");
+  await page.getByLabel("Rechercher (émotion ou id)").fill("joy");
+  const expected = sql(`select id from public.music_generation_queue
+                         where status = 'completed' and emotion = 'joy'
+                         order by created_at desc, id desc`).map(([id]) => id);
+  await eventually("the filtered list", async () => {
+    const shown = await page.locator("tr[data-id]").evaluateAll((rows) =>
+      rows.map((row) => row.dataset.status)
+    );
+    return shown.length === expected.length && shown.every((status) => status === "completed");
+  });
+  const listed = await page.locator("tr[data-id]").evaluateAll((rows) =>
+    rows.map((row) => row.dataset.id)
+  );
+  const [download] = await Promise.all([
+    page.waitForEvent("download"),
+    page.getByRole("button", { name: "Exporter CSV" }).click(),
+  ]);
+  const file = join(ARTIFACTS, download.suggestedFilename());
+  await download.saveAs(file);
+  const [header, ...lines] = readFileSync(file, "utf8").trimEnd().split("\r\n");
+  assert.equal(header.split(",")[0], "id");
+  const rows = lines.map((line) => line.split(","));
+  assert.deepEqual(rows.map((row) => row[0]), listed);
+  assert.deepEqual(listed, expected);
+  assert.ok(rows.every((row) => row[1] === "joy" && row[3] === "completed"));
+  await page.context().close();
+});
+
+test("a signed-in user who is not an admin sees the refusal", async () => {
+  const page = await signedIn(browser, user, "/admin/music-queue");
+  await page.getByTestId("refusal").waitFor();
+  assert.match(await page.getByTestId("refusal").textContent(), /réservée aux administrateurs/);
+  assert.equal(await page.getByTestId("count-pending").count(), 0);
+  await page.context().close();
+});
+
+/** Probes the provider with the secret key until the stored state is `state`. */
+async function probeUntil(state) {
+  await eventually(`the provider recorded as ${state}`, async () => {
+    const { json } = await callFunction("suno-status-check");
+    return json?.state === state;
+  });
+}
+
+test("the badge turns to down when the simulator fails, and back to up when it recovers", async () => {
+  const page = await signedIn(browser, user, "/");
+  const badge = page.getByRole("status").and(page.locator(".status-badge"));
+  await page.locator('.status-badge[data-state="up"]').waitFor();
+
+  await sim("POST", "/faults", { kind: "http_error", status: 503, endpoint: "credit" });
+  await probeUntil("down");
+  // The badge reads again when the tab regains focus.
+  await page.evaluate(() => window.dispatchEvent(new Event("focus")));
+  await page.locator('.status-badge[data-state="down"]').waitFor();
+  assert.match(await badge.getAttribute("aria-label"), /Hors service/);
+  assert.match(await badge.textContent(), /Hors service/);
+
+  await sim("DELETE", "/faults");
+  await probeUntil("up");
+  await page.evaluate(() => window.dispatchEvent(new Event("focus")));
+  await page.locator('.status-badge[data-state="up"]').waitFor();
+  assert.match(await badge.getAttribute("aria-label"), /Opérationnel/);
+  await page.context().close();
+});
+
+test("the request page, as a user sees it", async () => {
+  for (const [name, viewport] of [["desktop", DESKTOP], ["phone", PHONE]]) {
+    const page = await signedIn(browser, user, "/", viewport);
+    await page.getByRole("button", { name: "Envoyer" }).waitFor();
+    await page.screenshot({ path: join(ARTIFACTS, `request-page-${name}.png`), fullPage: true });
+    await page.context().close();
+  }
+});
+
+test(
+  "Lancer le Worker shows the run's summary, and queued requests complete",
+  { skip: !hasFunction("music-queue-worker") && "music-queue-worker is not on this branch yet" },
+  async () => {
+    const queued = enqueue("energetic", 2);
+    const page = await signedIn(browser, admin, "/admin/music-queue");
+    const controls = page.locator(".controls");
+    await controls.getByRole("button", { name: "Lancer le Worker" }).click();
+    await controls.getByRole("dialog").getByRole("button", { name: "Confirmer" }).click();
+    const summary = controls.getByRole("status").getByTestId("run-summary");
+    await summary.waitFor({ timeout: 60_000 });
+    assert.match(await summary.textContent(), /claimed [1-9]/);
+    // The simulator finishes a task within seconds; later runs poll it to completion.
+    await eventually("the queued requests completed", async () => {
+      const done = queued.every((id) => statusOf(id)[0] === "completed");
+      if (!done) await callFunction("music-queue-worker?wait=true");
+      return done;
+    }, 60_000);
+    await page.context().close();
+  },
+);
+
+test(
+  "the request page takes a request and plays its tracks once they are done",
+  { skip: !hasFunction("emotion-music-ai") && "emotion-music-ai is not on this branch yet" },
+  async () => {
+    const page = await signedIn(browser, user, "/");
+    await page.getByLabel("Émotion").selectOption("sad");
+    await page.getByLabel("Contexte").fill("a rainy evening");
+    await page.getByRole("button", { name: "Envoyer" }).click();
+    const watch = page.getByTestId("watch");
+    await watch.waitFor();
+    const id = (await watch.locator(".mono").textContent()).trim();
+    await eventually("the request completed", async () => {
+      if (statusOf(id)[0] === "completed") return true;
+      await callFunction("music-queue-worker?wait=true");
+      return false;
+    }, 90_000);
+    await page.locator('[data-testid="watch"][data-status="completed"]').waitFor();
+    const audio = watch.locator("audio");
+    assert.equal(await audio.count(), 2);
+    const played = await audio.first().evaluate(async (element) => {
+      await element.play();
+      await new Promise((resolve) => setTimeout(resolve, 1500));
+      return element.currentTime;
+    });
+    assert.ok(played > 0, `the first clip played (currentTime ${played})`);
+    await page.screenshot({ path: join(ARTIFACTS, "request-page-completed.png"), fullPage: true });
+    await page.context().close();
+  },
+);
