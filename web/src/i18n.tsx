@@ -29,6 +29,11 @@ const labels = {
   completed: { fr: "Terminées", en: "Completed" },
   failed: { fr: "Échouées", en: "Failed" },
   cancelled: { fr: "Annulées", en: "Cancelled" },
+  // One request's status (the counts above are plurals).
+  one_pending: { fr: "En attente", en: "Pending" },
+  one_processing: { fr: "En cours", en: "Processing" },
+  one_completed: { fr: "Terminée", en: "Completed" },
+  one_failed: { fr: "Échouée", en: "Failed" },
   all: { fr: "Toutes", en: "All" },
   successRate24h: { fr: "Réussite 24 h", en: "Success 24 h" },
   successRateAll: { fr: "Réussite totale", en: "Success overall" },

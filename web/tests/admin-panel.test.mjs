@@ -83,6 +83,14 @@ after(async () => {
   await browser?.close();
 });
 
+/** At any width the page fits: wide tables scroll inside their card, not the page. */
+async function assertNoSideScroll(page) {
+  const [pageWidth, viewportWidth] = await page.evaluate(
+    "[document.documentElement.scrollWidth, window.innerWidth]",
+  );
+  assert.ok(pageWidth <= viewportWidth, `page ${pageWidth} px wide in ${viewportWidth} px`);
+}
+
 /** The panel's count for `status`, as shown. */
 const shownCount = async (page, status) =>
   Number(await page.getByTestId(`count-${status}`).locator("dd").textContent());
@@ -116,6 +124,7 @@ test("the panel shows the counts that are in the database", async () => {
   );
   await page.screenshot({ path: join(ARTIFACTS, "panel-desktop.png"), fullPage: true });
   await page.setViewportSize(PHONE);
+  await assertNoSideScroll(page);
   await page.screenshot({ path: join(ARTIFACTS, "panel-phone.png"), fullPage: true });
   await page.context().close();
 });
@@ -151,7 +160,7 @@ test("a request's details show what was asked, sent and done, with its history",
     await page.locator(`tr[data-id="${seeded.completed}"] td button`).first().click();
     const details = page.getByTestId("details");
     await details.locator(".events li").first().waitFor();
-    assert.equal(await details.getByTestId("detail-status").textContent(), "Terminées");
+    assert.equal(await details.getByTestId("detail-status").textContent(), "Terminée");
     const events = await details.locator(".events li strong").allTextContents();
     assert.deepEqual(events, ["enqueued", "claimed", "completed"]);
     assert.equal(await details.locator("audio").count(), 2);
@@ -207,6 +216,9 @@ async function probeUntil(state) {
   });
 }
 
+/** What the browser does when the user comes back to the tab. */
+const regainFocus = (page) => page.evaluate('window.dispatchEvent(new Event("focus"))');
+
 test("the badge turns to down when the simulator fails, and back to up when it recovers", async () => {
   const page = await signedIn(browser, user, "/");
   const badge = page.getByRole("status").and(page.locator(".status-badge"));
@@ -215,14 +227,14 @@ test("the badge turns to down when the simulator fails, and back to up when it r
   await sim("POST", "/faults", { kind: "http_error", status: 503, endpoint: "credit" });
   await probeUntil("down");
   // The badge reads again when the tab regains focus.
-  await page.evaluate(() => window.dispatchEvent(new Event("focus")));
+  await regainFocus(page);
   await page.locator('.status-badge[data-state="down"]').waitFor();
   assert.match(await badge.getAttribute("aria-label"), /Hors service/);
   assert.match(await badge.textContent(), /Hors service/);
 
   await sim("DELETE", "/faults");
   await probeUntil("up");
-  await page.evaluate(() => window.dispatchEvent(new Event("focus")));
+  await regainFocus(page);
   await page.locator('.status-badge[data-state="up"]').waitFor();
   assert.match(await badge.getAttribute("aria-label"), /Opérationnel/);
   await page.context().close();
@@ -232,6 +244,7 @@ test("the request page, as a user sees it", async () => {
   for (const [name, viewport] of [["desktop", DESKTOP], ["phone", PHONE]]) {
     const page = await signedIn(browser, user, "/", viewport);
     await page.getByRole("button", { name: "Envoyer" }).waitFor();
+    await assertNoSideScroll(page);
     await page.screenshot({ path: join(ARTIFACTS, `request-page-${name}.png`), fullPage: true });
     await page.context().close();
   }

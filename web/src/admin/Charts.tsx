@@ -48,7 +48,7 @@ export function Charts({ hours }: { hours: HourBucket[] }) {
             <XAxis dataKey="hour" minTickGap={16} />
             <YAxis />
             <Tooltip />
-            <Line type="monotone" dataKey="ms" stroke="#30578f" connectNulls dot={false} />
+            <Line type="monotone" dataKey="ms" stroke="#30578f" connectNulls />
           </LineChart>
         </ResponsiveContainer>
       </figure>

@@ -29,7 +29,17 @@ export function Overview(
       <dl className="figures">
         <div>
           <dt>{t("providerStatus")}</dt>
-          <dd><StatusBadge status={provider} /></dd>
+          <dd><StatusBadge status={provider} compact /></dd>
+        </div>
+        <div>
+          <dt>{t("responseTime")}</dt>
+          <dd data-testid="response-time">
+            {provider?.response_time_ms != null ? `${provider.response_time_ms} ms` : "—"}
+          </dd>
+        </div>
+        <div>
+          <dt>{t("lastCheck")}</dt>
+          <dd>{dateTime(provider?.last_check_at, lang)}</dd>
         </div>
         <div>
           <dt>{t("successRate24h")}</dt>

@@ -1,7 +1,7 @@
 // One request in full: what was asked, what was sent, attempts, errors, the
 // tracks or the fallback, and every event with its time.
 import { useEffect, useState } from "react";
-import { useI18n, type LabelKey } from "../i18n";
+import { useI18n } from "../i18n";
 import { fetchRequestDetail, type RequestDetail, type RequestEvent, type Track } from "./api";
 import { dateTime } from "./format";
 import { Players, trackAsClip } from "../request/Players";
@@ -35,7 +35,7 @@ export function RequestDetails(
         <>
           <dl className="fields">
             <dt>{t("status")}</dt>
-            <dd data-testid="detail-status">{t(request.status as LabelKey)}</dd>
+            <dd data-testid="detail-status">{t(`one_${request.status}`)}</dd>
             <dt>{t("emotion")}</dt>
             <dd>{request.emotion}</dd>
             <dt>{t("intensity")}</dt>

@@ -87,7 +87,7 @@ export function RequestList(
     const status = await adminAction(action, id);
     onChanged();
     return status
-      ? { ok: true, message: `${t("actionDone")} : ${t(status as LabelKey)}` }
+      ? { ok: true, message: `${t("actionDone")} : ${t(`one_${status}`)}` }
       : { ok: false, message: t("actionNothing") };
   };
 
@@ -151,7 +151,7 @@ export function RequestList(
                   <td>{row.emotion} · {row.intensity.toFixed(2)}</td>
                   <td>
                     <span className={`tag status-${row.status}`}>
-                      {t(row.status as LabelKey)}
+                      {t(`one_${row.status}`)}
                     </span>
                     {row.error_code && <span className="muted"> {row.error_code}</span>}
                   </td>

@@ -2,7 +2,7 @@
 // it to `emotion-music-ai`, then watch the request go queued → processing →
 // completed (two players) or failed (the fallback track).
 import { useEffect, useState, type FormEvent } from "react";
-import { useI18n, type LabelKey } from "../i18n";
+import { useI18n } from "../i18n";
 import { supabase } from "../supabase";
 import { EMOTIONS, type RequestDetail, type Track, TRACK_COLUMNS } from "../admin/api";
 import { Players, trackAsClip } from "./Players";
@@ -123,7 +123,7 @@ function WatchRequest({ ticket }: { ticket: Ticket }) {
     <section className="card" aria-live="polite" data-testid="watch" data-status={status}>
       <h2>
         <span className={`tag status-${status}`}>
-          {status === "pending" ? t("queued") : t(status as LabelKey)}
+          {status === "pending" ? t("queued") : t(`one_${status}`)}
         </span>
       </h2>
       <p className="muted mono">{ticket.request_id}</p>
