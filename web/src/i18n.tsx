@@ -2,6 +2,7 @@
 // choice is kept in localStorage; every label has both languages, which the
 // type of `labels` enforces.
 import { createContext, useContext, useState, type ReactNode } from "react";
+import { emotionNames } from "./emotions";
 
 export type Lang = "fr" | "en";
 
@@ -60,7 +61,7 @@ const labels = {
   requests: { fr: "Demandes", en: "Requests" },
   search: { fr: "Rechercher (émotion ou id)", en: "Search (emotion or id)" },
   searchHint: {
-    fr: "Saisissez une émotion (joy, calm…) ou un id complet.",
+    fr: "Saisissez une émotion (joie, calme…) ou un id complet.",
     en: "Type an emotion (joy, calm…) or a full id.",
   },
   newer: { fr: "Plus récentes", en: "Newer" },
@@ -109,6 +110,7 @@ const labels = {
 
 export type LabelKey = keyof typeof labels;
 
+
 const LangContext = createContext<{ lang: Lang; setLang: (lang: Lang) => void }>({
   lang: "fr",
   setLang: () => {},
@@ -130,5 +132,6 @@ export function LangProvider({ children }: { children: ReactNode }) {
 export function useI18n() {
   const { lang, setLang } = useContext(LangContext);
   const t = (key: LabelKey) => labels[key][lang];
-  return { lang, setLang, t };
+  const emotion = (value: string) => emotionNames[value]?.[lang] ?? value;
+  return { lang, setLang, t, emotion };
 }

@@ -15,7 +15,7 @@ interface Loaded {
 export function RequestDetails(
   { id, version, onClose }: { id: string; version: number; onClose: () => void },
 ) {
-  const { t, lang } = useI18n();
+  const { t, lang, emotion } = useI18n();
   const [loaded, setLoaded] = useState<Loaded | null>(null);
   const [error, setError] = useState<string | null>(null);
 
@@ -37,7 +37,7 @@ export function RequestDetails(
             <dt>{t("status")}</dt>
             <dd data-testid="detail-status">{t(`one_${request.status}`)}</dd>
             <dt>{t("emotion")}</dt>
-            <dd>{request.emotion}</dd>
+            <dd>{emotion(request.emotion)}</dd>
             <dt>{t("intensity")}</dt>
             <dd>{request.intensity}</dd>
             <dt>{t("context")}</dt>

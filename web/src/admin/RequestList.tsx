@@ -10,9 +10,9 @@ import {
   type ListFilter,
   type RequestRow,
   type RequestStatus,
-  searchFilter,
   STATUSES,
 } from "./api";
+import { searchFilter } from "./search";
 import { ConfirmAction, type Outcome } from "./ConfirmAction";
 import { download, toCsv } from "./csv";
 import { dateTime, shortId } from "./format";
@@ -41,7 +41,7 @@ export function RequestList(
     onChanged: () => void;
   },
 ) {
-  const { t, lang } = useI18n();
+  const { t, lang, emotion } = useI18n();
   const [filter, setFilter] = useState<ListFilter>({ status: null, search: "" });
   // The cursors of the pages before this one, and this page's own.
   const [cursors, setCursors] = useState<(Cursor | null)[]>([null]);
@@ -148,7 +148,7 @@ export function RequestList(
                       {shortId(row.id)}
                     </button>
                   </td>
-                  <td>{row.emotion} · {row.intensity.toFixed(2)}</td>
+                  <td>{emotion(row.emotion)} · {row.intensity.toFixed(2)}</td>
                   <td>
                     <span className={`tag status-${row.status}`}>
                       {t(`one_${row.status}`)}

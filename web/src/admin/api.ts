@@ -2,10 +2,10 @@
 // signed-in user's session, so RLS and the SQL API's admin checks decide.
 import type { PostgrestError } from "@supabase/supabase-js";
 import { supabase } from "../supabase";
+import { searchFilter } from "./search";
 
 export type RequestStatus = "pending" | "processing" | "completed" | "failed";
 export const STATUSES: RequestStatus[] = ["pending", "processing", "completed", "failed"];
-export const EMOTIONS = ["joy", "calm", "sad", "anger", "anxious", "energetic", "neutral"];
 
 export interface Stats {
   paused: boolean;
@@ -173,16 +173,6 @@ export interface ListFilter {
 export interface Cursor {
   created_at: string;
   id: string;
-}
-
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
-
-/** The search as a column filter, or null when it names neither an emotion nor an id. */
-export function searchFilter(search: string): { column: "id" | "emotion"; value: string } | null {
-  const term = search.trim().toLowerCase();
-  if (UUID.test(term)) return { column: "id", value: term };
-  if (EMOTIONS.includes(term)) return { column: "emotion", value: term };
-  return null;
 }
 
 /**

@@ -4,7 +4,8 @@
 import { useEffect, useState, type FormEvent } from "react";
 import { useI18n } from "../i18n";
 import { supabase } from "../supabase";
-import { EMOTIONS, type RequestDetail, type Track, TRACK_COLUMNS } from "../admin/api";
+import { type RequestDetail, type Track, TRACK_COLUMNS } from "../admin/api";
+import { EMOTIONS } from "../emotions";
 import { Players, trackAsClip } from "./Players";
 
 const POLL_MS = 2_000;
@@ -23,7 +24,7 @@ type Watched = Pick<
 >;
 
 export function RequestPage() {
-  const { t } = useI18n();
+  const { t, emotion: emotionName } = useI18n();
   const [emotion, setEmotion] = useState("calm");
   const [intensity, setIntensity] = useState(0.5);
   const [context, setContext] = useState("");
@@ -54,7 +55,7 @@ export function RequestPage() {
         <label>
           {t("emotion")}
           <select name="emotion" value={emotion} onChange={(e) => setEmotion(e.target.value)}>
-            {EMOTIONS.map((name) => <option key={name} value={name}>{name}</option>)}
+            {EMOTIONS.map((name) => <option key={name} value={name}>{emotionName(name)}</option>)}
           </select>
         </label>
         <label>
