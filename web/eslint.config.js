@@ -13,7 +13,7 @@ export default tseslint.config(
     rules: reactHooks.configs.recommended.rules,
   },
   {
-    files: ["tests/**/*.mjs", "eslint.config.js"],
+    files: ["tests/**/*.mjs", "bench/**/*.mjs", "eslint.config.js"],
     extends: [js.configs.recommended],
     languageOptions: { globals: globals.node },
   },

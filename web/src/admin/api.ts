@@ -189,8 +189,12 @@ export async function fetchRequests(filter: ListFilter, after: Cursor | null, li
     query = query.eq(term.column, term.value);
   }
   if (after) {
+    // (created_at, id) < (at, id), which PostgREST cannot say as a row
+    // comparison; the plain `lte` bound lets the index scan start at the
+    // cursor instead of filtering every newer row.
     const at = `"${after.created_at}"`;
-    query = query.or(`created_at.lt.${at},and(created_at.eq.${at},id.lt.${after.id})`);
+    query = query.lte("created_at", after.created_at)
+      .or(`created_at.lt.${at},and(created_at.eq.${at},id.lt.${after.id})`);
   }
   return check<RequestRow[]>(
     await query.order("created_at", { ascending: false }).order("id", { ascending: false })
