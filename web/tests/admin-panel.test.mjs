@@ -200,6 +200,30 @@ test("the CSV export downloads a file whose rows equal the filtered list", async
   await page.context().close();
 });
 
+test("the list pages on the server, newest first, without a gap or a repeat", async () => {
+  // One statement: the 30 requests share their created_at, so only the id
+  // orders them, and a page boundary falls among equal times.
+  enqueue("neutral", 30);
+  const expected = sql(`select id from public.music_generation_queue where emotion = 'neutral'
+                         order by created_at desc, id desc`).map(([id]) => id);
+  const page = await signedIn(browser, admin, "/admin/music-queue");
+  await page.getByLabel("Rechercher (émotion ou id)").fill("Neutre");
+  const ids = () => page.locator("tr[data-id]").evaluateAll((rows) => rows.map((r) => r.dataset.id));
+  await eventually("the first page", async () => (await ids())[0] === expected[0]);
+  const first = await ids();
+  await page.getByRole("button", { name: "Plus anciennes" }).click();
+  await eventually("the second page", async () => (await ids())[0] !== first[0]);
+  const second = await ids();
+  assert.deepEqual([...first, ...second], expected.slice(0, 50));
+  assert.equal(
+    await page.getByRole("button", { name: "Plus anciennes" }).isDisabled(),
+    expected.length <= 50,
+  );
+  await page.getByRole("button", { name: "Plus récentes" }).click();
+  await eventually("the first page again", async () => (await ids())[0] === expected[0]);
+  await page.context().close();
+});
+
 test("a signed-in user who is not an admin sees the refusal", async () => {
   const page = await signedIn(browser, user, "/admin/music-queue");
   await page.getByTestId("refusal").waitFor();
