@@ -224,6 +224,44 @@ test("the list pages on the server, newest first, without a gap or a repeat", as
   await page.context().close();
 });
 
+test("pause, resume and the settings change the queue's rows", async () => {
+  const queueRow = () =>
+    sql(`select paused, batch_size, submit_spacing_ms from public.music_queues
+          where name = 'default'`)[0];
+  const page = await signedIn(browser, admin, "/admin/music-queue");
+  const controls = page.locator(".controls");
+  const confirm = async (button, name = button) => {
+    await controls.getByRole("button", { name: button, exact: true }).first().click();
+    await controls.getByRole("dialog").getByRole("button", { name: "Confirmer" }).click();
+    await controls.getByRole("status").filter({ hasText: name }).waitFor();
+  };
+
+  await confirm("Mettre en pause", "File en pause");
+  assert.equal(queueRow()[0], "t");
+  await confirm("Reprendre", "File active");
+  assert.equal(queueRow()[0], "f");
+
+  await controls.getByLabel("Taille de lot").fill("7");
+  await controls.getByLabel("Espacement (ms)").fill("1500");
+  await confirm("Enregistrer", "Taille de lot 7");
+  assert.deepEqual(queueRow(), ["f", "7", "1500"]);
+
+  await controls.getByLabel("Limite Suno (envois / fenêtre)").fill("12");
+  await controls.getByLabel("Fenêtre (s)").fill("10");
+  await controls.getByRole("button", { name: "Enregistrer" }).nth(1).click();
+  await controls.getByRole("dialog").getByRole("button", { name: "Confirmer" }).click();
+  await controls.getByRole("status").filter({ hasText: "12 / 10 s" }).waitFor();
+  assert.deepEqual(
+    sql(`select capacity, window_seconds::float8 from public.music_rate_limits
+          where name = 'suno_submit'`),
+    [["12", "10"]],
+  );
+  // Back to the product's defaults for the tests after this one.
+  sql(`select public.configure_music_queue(p_batch_size => 5, p_submit_spacing_ms => 2000);
+       select public.set_rate_limit('suno_submit', 20, 10)`);
+  await page.context().close();
+});
+
 test("a signed-in user who is not an admin sees the refusal", async () => {
   const page = await signedIn(browser, user, "/admin/music-queue");
   await page.getByTestId("refusal").waitFor();
