@@ -83,12 +83,20 @@ after(async () => {
   await browser?.close();
 });
 
-/** At any width the page fits: wide tables scroll inside their card, not the page. */
+/**
+ * At any width the page fits: wide tables scroll inside their card, not the
+ * page. After a resize the charts take their new width a frame later.
+ */
 async function assertNoSideScroll(page) {
-  const [pageWidth, viewportWidth] = await page.evaluate(
-    "[document.documentElement.scrollWidth, window.innerWidth]",
-  );
-  assert.ok(pageWidth <= viewportWidth, `page ${pageWidth} px wide in ${viewportWidth} px`);
+  const widths = () =>
+    page.evaluate("[document.documentElement.scrollWidth, window.innerWidth]");
+  await eventually("the page to fit its width", async () => {
+    const [pageWidth, viewportWidth] = await widths();
+    return pageWidth <= viewportWidth;
+  }, 5_000).catch(async () => {
+    const [pageWidth, viewportWidth] = await widths();
+    assert.fail(`page ${pageWidth} px wide in ${viewportWidth} px`);
+  });
 }
 
 /** The panel's count for `status`, as shown. */
