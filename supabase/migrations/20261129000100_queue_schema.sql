@@ -32,6 +32,10 @@ create table public.music_queues (
   batch_size integer not null default 5,
   submit_spacing_ms integer not null default 2000,
   max_attempts integer not null default 3,
+  -- At most this many requests claimed by one run. Unset, a run claims batch
+  -- after batch while its time budget lasts; 5 brings back the seed's "5 per
+  -- run".
+  max_per_run integer,
   run_interval_seconds integer not null default 60,
   -- A submitted task still unfinished after this long is failed by
   -- music_queue_maintenance (error_code task_timeout), whatever the poller does.
@@ -46,6 +50,7 @@ create table public.music_queues (
   constraint music_queues_batch_size_range check (batch_size between 1 and 1000),
   constraint music_queues_submit_spacing_range check (submit_spacing_ms between 0 and 60000),
   constraint music_queues_max_attempts_range check (max_attempts between 1 and 10),
+  constraint music_queues_max_per_run_range check (max_per_run between 1 and 100000),
   constraint music_queues_run_interval_range check (run_interval_seconds between 1 and 86400),
   constraint music_queues_task_timeout_range check (task_timeout_seconds between 60 and 604800)
 );

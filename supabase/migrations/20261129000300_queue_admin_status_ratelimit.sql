@@ -187,8 +187,8 @@ $$;
 
 -- ---------------------------------------------------------------------------
 -- configure: an admin changes how the worker drains a queue. A null argument
--- keeps the current value; a value out of range is refused naming the field
--- (22023). The worker reads the row at the start of each run, so a change
+-- keeps the current value (max_per_run: 0 removes the cap); a value out of
+-- range is refused naming the field (22023). The worker reads the row at the start of each run, so a change
 -- takes effect at the next run (max_attempts: for requests enqueued from
 -- then on). Returns the queue row.
 -- ---------------------------------------------------------------------------
@@ -197,7 +197,8 @@ create function public.configure_music_queue(
   p_batch_size integer default null,
   p_submit_spacing_ms integer default null,
   p_max_attempts integer default null,
-  p_max_pending_per_user integer default null
+  p_max_pending_per_user integer default null,
+  p_max_per_run integer default null
 )
 returns public.music_queues
 language plpgsql
@@ -221,11 +222,16 @@ begin
   if p_max_pending_per_user not between 1 and 1000000 then
     perform public._music_bad_input('max_pending_per_user', 'max_pending_per_user must be from 1 to 1000000');
   end if;
+  if p_max_per_run not between 0 and 100000 then
+    perform public._music_bad_input('max_per_run', 'max_per_run must be from 0 (no cap) to 100000');
+  end if;
   update public.music_queues
      set batch_size = coalesce(p_batch_size, batch_size),
          submit_spacing_ms = coalesce(p_submit_spacing_ms, submit_spacing_ms),
          max_attempts = coalesce(p_max_attempts, max_attempts),
          max_pending_per_user = coalesce(p_max_pending_per_user, max_pending_per_user),
+         max_per_run = case when p_max_per_run is null then max_per_run
+                            else nullif(p_max_per_run, 0) end,
          updated_at = statement_timestamp()
    where name = p_queue
   returning * into v_queue;

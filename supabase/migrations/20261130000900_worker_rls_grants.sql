@@ -25,11 +25,7 @@ create policy music_alerts_read_admin on public.music_alerts
 -- status's: the column grant of 20261129000500 (state, is_available,
 -- response_time_ms, last_check_at) stays as it is.
 
--- music_queues gained max_per_run: admins read the whole row through the
--- table grant of 20261129000500.
-
 revoke all on function
-  public.configure_music_queue(text, integer, integer, integer, integer, integer),
   public.start_music_worker_run(text, text, text),
   public.finish_music_worker_run(uuid, jsonb, text),
   public.abandon_music_worker_runs(integer),
@@ -49,8 +45,3 @@ grant execute on function
   public.prune_music_alerts(integer),
   public.take_suno_probe_lease(integer, integer)
   to service_role;
-
--- Admins (checked inside) and the service role.
-grant execute on function
-  public.configure_music_queue(text, integer, integer, integer, integer, integer)
-  to authenticated, service_role;

@@ -5,7 +5,7 @@
 //!
 //! | module | gives |
 //! |---|---|
-//! | [`env`] | [`Env`]: the project URL, the keys, the provider's settings, read once from `Deno.env` |
+//! | [`mod@env`] | [`Env`]: the project URL, the keys, the provider's settings, read once from `Deno.env` |
 //! | [`auth`] | [`Caller`]: the secret key, an admin, a signed-in user, or the public |
 //! | [`store`] | [`Store`]: the SQL API through `/rest/v1/rpc`, errors as [`ApiError`] |
 //! | [`fetch`] | [`fetch::send`]: an outbound call with a timeout, as a `music_core` [`Reply`](music_core::suno::Reply) |
@@ -17,15 +17,22 @@
 //! ```ignore
 //! #[wasm_bindgen]
 //! pub async fn handler(request: web_sys::Request) -> web_sys::Response {
-//!     music_edge::http::serve(request, answer).await
+//!     music_edge::http::serve("my-function", request, answer).await
 //! }
 //!
-//! async fn answer(request: worker::Request, context: Context) -> Result<worker::Response, ApiError> {
-//!     let caller = context.caller(&request).await?;
-//!     let row = context.store.rpc("get_suno_api_status", &json!({})).await?;
+//! async fn answer(request: worker::Request, cx: Context) -> Result<worker::Response, ApiError> {
+//!     if !cx.caller(&request).await?.is_privileged() {
+//!         return Err(ApiError::Forbidden("the secret key or an admin only".into()));
+//!     }
+//!     let row = cx.store.rpc("get_suno_api_status", &json!({})).await?;
 //!     music_edge::http::json(200, &row)
 //! }
 //! ```
+//!
+//! `functions/suno-status-check` is the worked example. A function crate is a `cdylib`
+//! whose `index.ts` is `initSync` + `Deno.serve(handler)`; `scripts/build` finds it when
+//! `supabase/functions/<name>/index.ts` exists and `config.toml` lists its `pkg/*` in
+//! `static_files`.
 
 pub mod auth;
 pub mod env;
