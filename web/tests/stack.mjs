@@ -70,8 +70,9 @@ export async function callFunction(path, init = {}) {
 export const launch = () =>
   chromium.launch({
     executablePath: process.env.CHROMIUM_PATH ?? "/usr/bin/chromium",
-    // The tests run as root in CI containers, where Chromium's sandbox cannot start.
-    args: ["--no-sandbox"],
+    // The tests run as root in CI containers, where Chromium's sandbox cannot
+    // start; and a test's play() comes without the user's click a person gives.
+    args: ["--no-sandbox", "--autoplay-policy=no-user-gesture-required"],
   });
 
 export const DESKTOP = { width: 1280, height: 900 };
