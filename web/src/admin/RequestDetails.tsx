@@ -20,7 +20,14 @@ export function RequestDetails(
   const [error, setError] = useState<string | null>(null);
 
   useEffect(() => {
-    fetchRequestDetail(id).then(setLoaded, (failure: Error) => setError(failure.message));
+    let current = true;
+    fetchRequestDetail(id).then(
+      (next) => current && setLoaded(next),
+      (failure: Error) => current && setError(failure.message),
+    );
+    return () => {
+      current = false;
+    };
   }, [id, version]);
 
   const request = loaded?.request;

@@ -1,7 +1,7 @@
 // The request list: newest first, filtered by status, searched by emotion
 // or id, paged on the server by keyset; retry and cancel on each row; CSV
 // export of every request the filter matches.
-import { useCallback, useEffect, useState } from "react";
+import { useEffect, useState } from "react";
 import { useI18n, type LabelKey } from "../i18n";
 import {
   adminAction,
@@ -50,20 +50,23 @@ export function RequestList(
   const [error, setError] = useState<string | null>(null);
   const cursor = cursors[cursors.length - 1];
 
-  const load = useCallback(async () => {
-    try {
-      const page = await fetchRequests(filter, cursor, PAGE_SIZE + 1);
-      setHasOlder(page.length > PAGE_SIZE);
-      setRows(page.slice(0, PAGE_SIZE));
-      setError(null);
-    } catch (failure) {
-      setError((failure as Error).message);
-    }
-  }, [filter, cursor]);
-
+  // One load per filter, page or change; an answer that arrives after a newer
+  // load started is dropped, so a slow old page never replaces a new one.
   useEffect(() => {
-    void load();
-  }, [load, version]);
+    let current = true;
+    fetchRequests(filter, cursor, PAGE_SIZE + 1).then(
+      (page) => {
+        if (!current) return;
+        setHasOlder(page.length > PAGE_SIZE);
+        setRows(page.slice(0, PAGE_SIZE));
+        setError(null);
+      },
+      (failure: Error) => current && setError(failure.message),
+    );
+    return () => {
+      current = false;
+    };
+  }, [filter, cursor, version]);
 
   const changeFilter = (next: Partial<ListFilter>) => {
     setFilter((current) => ({ ...current, ...next }));
