@@ -30,18 +30,19 @@ let user;
 const seeded = {};
 
 /** `n` new requests of `user`, as the function enqueues them: their ids. */
-function enqueue(emotion, n) {
+function enqueue(emotion, n, priority = 5) {
   return sql(
     `select public.enqueue_music_request(p_emotion => ${literal(emotion)}, p_intensity => 0.7,
-       p_context => 'browser test', p_user_id => ${literal(user.id)}) ->> 'id'
+       p_context => 'browser test', p_user_id => ${literal(user.id)},
+       p_priority => ${priority}) ->> 'id'
        from generate_series(1, ${n})`,
   ).map(([id]) => id);
 }
 
-/** Claims every pending request: [id, lease token] of each, oldest first. */
-const claimAll = () =>
-  sql(`select id, lease_token from public.claim_music_requests('browser-test', 1000, 600)
-        order by queued_at`);
+/** Claims the `n` most urgent requests: [id, lease token] of each, in claim order. */
+const claim = (n) =>
+  sql(`select id, lease_token from public.claim_music_requests('browser-test', ${n}, 600)
+        order by priority, queued_at, id`);
 
 const clips = (tag) =>
   JSON.stringify({
@@ -60,10 +61,13 @@ const statusOf = (id) =>
 before(async () => {
   admin = addUser({ admin: true });
   user = addUser();
-  sql(`select public.configure_music_queue(p_max_pending_per_user => 1000)`);
-  // 3 completed, 2 failed, 3 processing, then 4 pending.
-  enqueue("joy", 8);
-  const claimed = claimAll();
+  // A run that stopped half-way may have left the queue paused.
+  sql(`select public.configure_music_queue(p_max_pending_per_user => 1000, p_max_per_run => 0);
+       select public.resume_music_queue()`);
+  // 3 completed, 2 failed, 3 processing, then 4 pending. Priority 0: these
+  // are claimed before anything an earlier run left waiting.
+  enqueue("joy", 8, 0);
+  const claimed = claim(8);
   for (const [id, token] of claimed.slice(0, 3)) {
     sql(`select public.complete_music_request(${literal(id)}, ${literal(token)},
            ${literal(clips(id.slice(0, 8)))}::jsonb)`);
@@ -75,11 +79,18 @@ before(async () => {
   seeded.completed = claimed[0][0];
   seeded.failed = claimed[3][0];
   seeded.pending = enqueue("calm", 4);
+  // A steady queue while the panel is read: the stack's cron runs the worker
+  // every minute. The tests that need the worker resume it.
+  sql(`select public.pause_music_queue('browser tests: a steady queue')`);
+  // Task lives 100 times faster: a generation finishes in about a second.
+  await sim("PATCH", "/settings", { time_scale: 100 });
   browser = await launch();
 });
 
 after(async () => {
+  sql(`select public.resume_music_queue()`);
   await sim("DELETE", "/faults").catch(() => {});
+  await sim("PATCH", "/settings", { time_scale: 1 }).catch(() => {});
   await browser?.close();
 });
 
@@ -158,6 +169,26 @@ test("Relancer and Annuler change the database as stated, and the list shows it"
   await cancelled.getByRole("status").waitFor();
   assert.deepEqual(statusOf(seeded.pending[0]), ["failed", CANCELLED_MESSAGE]);
   await page.locator(`tr[data-id="${seeded.pending[0]}"][data-status="failed"]`).waitFor();
+  await page.context().close();
+});
+
+test("a slow answer for an older filter never replaces the newer list", async () => {
+  const page = await signedIn(browser, admin, "/admin/music-queue");
+  await page.getByTestId("count-pending").waitFor();
+  // The failed requests, unsearched, answer late; the search for joy at once.
+  await page.route("**/rest/v1/music_generation_queue?*", async (route) => {
+    const url = route.request().url();
+    if (url.includes("status=eq.failed") && !url.includes("emotion=")) {
+      await new Promise((resolve) => setTimeout(resolve, 1500));
+    }
+    await route.continue();
+  });
+  await page.getByLabel("Statut").selectOption("failed");
+  await page.getByLabel("Rechercher (émotion ou id)").fill("Joie");
+  await page.waitForTimeout(2500);
+  const emotions = await page.locator("tr[data-id] td:nth-child(2)").allTextContents();
+  assert.ok(emotions.length > 0);
+  assert.deepEqual(emotions.filter((text) => !text.startsWith("Joie")), []);
   await page.context().close();
 });
 
@@ -244,15 +275,16 @@ test("pause, resume and the settings change the queue's rows", async () => {
     await controls.getByRole("status").filter({ hasText: name }).waitFor();
   };
 
-  await confirm("Mettre en pause", "File en pause");
-  assert.equal(queueRow()[0], "t");
+  // The tests keep the queue paused (see `before`).
   await confirm("Reprendre", "File active");
   assert.equal(queueRow()[0], "f");
+  await confirm("Mettre en pause", "File en pause");
+  assert.equal(queueRow()[0], "t");
 
   await controls.getByLabel("Taille de lot").fill("7");
   await controls.getByLabel("Espacement (ms)").fill("1500");
   await confirm("Enregistrer", "Taille de lot 7");
-  assert.deepEqual(queueRow(), ["f", "7", "1500"]);
+  assert.deepEqual(queueRow(), ["t", "7", "1500"]);
 
   await controls.getByLabel("Limite Suno (envois / fenêtre)").fill("12");
   await controls.getByLabel("Fenêtre (s)").fill("10");
@@ -324,20 +356,26 @@ test(
   "Lancer le Worker shows the run's summary, and queued requests complete",
   { skip: !hasFunction("music-queue-worker") && "music-queue-worker is not on this branch yet" },
   async () => {
-    const queued = enqueue("energetic", 2);
+    // Two urgent requests, and a run that claims only them: the others the
+    // tests left waiting stay for later runs.
+    const queued = enqueue("energetic", 2, 0);
+    sql(`select public.configure_music_queue(p_max_per_run => 2);
+         select public.resume_music_queue()`);
     const page = await signedIn(browser, admin, "/admin/music-queue");
     const controls = page.locator(".controls");
     await controls.getByRole("button", { name: "Lancer le Worker" }).click();
     await controls.getByRole("dialog").getByRole("button", { name: "Confirmer" }).click();
     const summary = controls.getByRole("status").getByTestId("run-summary");
     await summary.waitFor({ timeout: 60_000 });
-    assert.match(await summary.textContent(), /claimed [1-9]/);
+    assert.match(await summary.textContent(), /claimed 2 · submitted 2/);
     // The simulator finishes a task within seconds; later runs poll it to completion.
     await eventually("the queued requests completed", async () => {
       const done = queued.every((id) => statusOf(id)[0] === "completed");
       if (!done) await callFunction("music-queue-worker?wait=true");
       return done;
     }, 60_000);
+    sql(`select public.configure_music_queue(p_max_per_run => 0)`);
+    await page.screenshot({ path: join(ARTIFACTS, "panel-after-run.png"), fullPage: true });
     await page.context().close();
   },
 );
@@ -346,6 +384,7 @@ test(
   "the request page takes a request and plays its tracks once they are done",
   { skip: !hasFunction("emotion-music-ai") && "emotion-music-ai is not on this branch yet" },
   async () => {
+    sql(`select public.resume_music_queue()`);
     const page = await signedIn(browser, user, "/");
     await page.getByLabel("Émotion").selectOption("sad");
     await page.getByLabel("Contexte").fill("a rainy evening");
