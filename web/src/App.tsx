@@ -2,7 +2,7 @@
 // sign-in form or the page the path names.
 import type { MouseEvent } from "react";
 import { SignIn } from "./auth/SignIn";
-import { useSession } from "./auth/useSession";
+import { isAdmin, useSession } from "./auth/useSession";
 import { MusicQueueAdmin } from "./admin/MusicQueueAdmin";
 import { RequestPage } from "./request/RequestPage";
 import { SunoServiceStatus } from "./status/SunoServiceStatus";
@@ -29,13 +29,15 @@ export function App() {
           <a href="/" onClick={link("/")} aria-current={path === "/" ? "page" : undefined}>
             {t("requestPage")}
           </a>
-          <a
-            href={ADMIN_PATH}
-            onClick={link(ADMIN_PATH)}
-            aria-current={path === ADMIN_PATH ? "page" : undefined}
-          >
-            {t("adminPage")}
-          </a>
+          {isAdmin(session) && (
+            <a
+              href={ADMIN_PATH}
+              onClick={link(ADMIN_PATH)}
+              aria-current={path === ADMIN_PATH ? "page" : undefined}
+            >
+              {t("adminPage")}
+            </a>
+          )}
         </nav>
         <SunoServiceStatus />
         <div className="top-end">

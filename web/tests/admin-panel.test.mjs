@@ -384,14 +384,22 @@ test(
   "the request page takes a request and plays its tracks once they are done",
   { skip: !hasFunction("emotion-music-ai") && "emotion-music-ai is not on this branch yet" },
   async () => {
-    sql(`select public.resume_music_queue()`);
+    // One request waiting before ours, and a paused queue: ours is queued second.
+    sql(`select public.pause_music_queue('browser tests: a steady queue');
+         select public.admin_cancel_music_request(id) from public.music_generation_queue
+          where status = 'pending'`);
+    enqueue("calm", 1);
     const page = await signedIn(browser, user, "/");
     await page.getByLabel("Émotion").selectOption("sad");
     await page.getByLabel("Contexte").fill("a rainy evening");
     await page.getByRole("button", { name: "Envoyer" }).click();
     const watch = page.getByTestId("watch");
-    await watch.waitFor();
+    await page.locator('[data-testid="watch"][data-status="pending"]').waitFor();
+    assert.match(await watch.textContent(), /En file d'attente.*Position : 2/);
     const id = (await watch.locator(".mono").textContent()).trim();
+    assert.deepEqual(statusOf(id), ["pending", ""]);
+
+    sql(`select public.resume_music_queue()`);
     await eventually("the request completed", async () => {
       if (statusOf(id)[0] === "completed") return true;
       await callFunction("music-queue-worker?wait=true");
