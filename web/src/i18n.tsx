@@ -1,7 +1,7 @@
 // Labels in French, as in the product's origin, with English second. The
 // choice is kept in localStorage; every label has both languages, which the
 // type of `labels` enforces.
-import { createContext, useContext, useState, type ReactNode } from "react";
+import { createContext, useContext, useEffect, useState, type ReactNode } from "react";
 import { emotionNames } from "./emotions";
 
 export type Lang = "fr" | "en";
@@ -122,9 +122,12 @@ export function LangProvider({ children }: { children: ReactNode }) {
   );
   const setLang = (next: Lang) => {
     localStorage.setItem("lang", next);
-    document.documentElement.lang = next;
     setLangState(next);
   };
+  // The page's language follows the choice, for screen readers and spelling.
+  useEffect(() => {
+    document.documentElement.lang = lang;
+  }, [lang]);
   return <LangContext.Provider value={{ lang, setLang }}>{children}</LangContext.Provider>;
 }
 

@@ -302,6 +302,20 @@ test("pause, resume and the settings change the queue's rows", async () => {
   await page.context().close();
 });
 
+test("the panel speaks French first, and English when asked", async () => {
+  const page = await signedIn(browser, admin, "/admin/music-queue");
+  const controls = page.locator(".controls");
+  await controls.getByRole("button", { name: "Lancer le Worker" }).waitFor();
+  await page.getByRole("button", { name: "English" }).click();
+  await controls.getByRole("button", { name: "Run the worker" }).waitFor();
+  assert.equal(await page.getByTestId("count-failed").locator("dt").textContent(), "Failed");
+  assert.equal(await page.evaluate("document.documentElement.lang"), "en");
+  await page.screenshot({ path: join(ARTIFACTS, "panel-desktop-en.png") });
+  await page.getByRole("button", { name: "Français" }).click();
+  await controls.getByRole("button", { name: "Lancer le Worker" }).waitFor();
+  await page.context().close();
+});
+
 test("a signed-in user who is not an admin sees the refusal", async () => {
   const page = await signedIn(browser, user, "/admin/music-queue");
   await page.getByTestId("refusal").waitFor();
