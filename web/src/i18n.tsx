@@ -41,6 +41,7 @@ const labels = {
   meanProcessing: { fr: "Traitement moyen", en: "Mean processing" },
   errorSpike: { fr: "Pic d'erreurs", en: "Error spike" },
   noSpike: { fr: "Aucun pic d'erreurs", en: "No error spike" },
+  queue: { fr: "File", en: "Queue" },
   queuePaused: { fr: "File en pause", en: "Queue paused" },
   queueRunning: { fr: "File active", en: "Queue running" },
   runWorker: { fr: "Lancer le Worker", en: "Run the worker" },

@@ -60,8 +60,8 @@ export function Overview(
           </dd>
         </div>
         <div>
-          <dt>{t("status")}</dt>
-          <dd>{stats.paused ? `⏸ ${t("queuePaused")}` : `▶ ${t("queueRunning")}`}</dd>
+          <dt>{t("queue")}</dt>
+          <dd>{stats.paused ? `‖ ${t("queuePaused")}` : `▶ ${t("queueRunning")}`}</dd>
         </div>
       </dl>
       <h3>{t("workerRuns")}</h3>

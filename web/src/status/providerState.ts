@@ -1,5 +1,6 @@
 // How each provider state reads on the badge: words in both languages, a
-// colour, and a symbol, so that the state never rests on colour alone.
+// colour, and a symbol, so that the state never rests on colour alone. The
+// symbols are in common fonts (DejaVu, system UI fonts): no emoji.
 import type { Lang } from "../i18n";
 
 export type ProviderState =
@@ -31,19 +32,19 @@ const looks: Record<ProviderState, StateLook> = {
   rate_limited: {
     words: { fr: "Limité (trop de requêtes)", en: "Rate-limited" },
     colour: "#8a4b00",
-    symbol: "⏳",
+    symbol: "◔",
   },
   unauthorized: {
     words: { fr: "En pause : clé refusée", en: "Paused: key refused" },
     colour: "#6b3fa0",
-    symbol: "⏸",
+    symbol: "‖",
   },
   no_credits: {
     words: { fr: "En pause : plus de crédits", en: "Paused: out of credits" },
     colour: "#6b3fa0",
-    symbol: "⏸",
+    symbol: "‖",
   },
-  maintenance: { words: { fr: "Maintenance", en: "Maintenance" }, colour: "#30578f", symbol: "🛠" },
+  maintenance: { words: { fr: "Maintenance", en: "Maintenance" }, colour: "#30578f", symbol: "⚠" },
 };
 
 const unknown: StateLook = {
