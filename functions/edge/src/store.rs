@@ -3,6 +3,7 @@
 //! Every state change is one SQL function; the shell only calls it. Two ways to call:
 //! [`Store::rpc`] with the function's secret key (the service role), and [`Store::rpc_as`]
 //! with a user's JWT, so the SQL sees that user (`auth.uid()`, `auth.jwt()`, RLS).
+//! [`Store::read`] and [`Store::read_as`] read a table or view the same two ways.
 //! Every failure comes back as one [`ApiError`]: an error answer of PostgREST through
 //! [`ApiError::from_postgrest`], no answer at all as 503 `store_unavailable`.
 
@@ -86,6 +87,43 @@ impl Store {
     ) -> Result<Value, StoreError> {
         call(&self.user, jwt, function, args).await
     }
+
+    /// Reads `columns` of the rows of `table` (a table or view) matching every `column =
+    /// value` of `equal`, as the service role. The rows, as a JSON array.
+    pub async fn read(
+        &self,
+        table: &str,
+        columns: &str,
+        equal: &[(&str, &str)],
+    ) -> Result<Value, StoreError> {
+        select(&self.service, &self.secret_key, table, columns, equal).await
+    }
+
+    /// [`Store::read`] as the user whose JWT is `jwt`: RLS and the column grants decide what
+    /// they see.
+    pub async fn read_as(
+        &self,
+        jwt: &str,
+        table: &str,
+        columns: &str,
+        equal: &[(&str, &str)],
+    ) -> Result<Value, StoreError> {
+        select(&self.user, jwt, table, columns, equal).await
+    }
+}
+
+async fn select(
+    client: &Postgrest,
+    bearer: &str,
+    table: &str,
+    columns: &str,
+    equal: &[(&str, &str)],
+) -> Result<Value, StoreError> {
+    let query = equal.iter().fold(
+        client.from(table).auth(bearer).select(columns),
+        |query, (column, value)| query.eq(*column, *value),
+    );
+    execute(table, query).await
 }
 
 async fn call(
@@ -99,9 +137,16 @@ async fn call(
         reason,
     };
     let body = serde_json::to_string(args).map_err(|e| unreachable(e.to_string()))?;
-    let answer = client
-        .rpc(function, body)
-        .auth(bearer)
+    execute(function, client.rpc(function, body).auth(bearer)).await
+}
+
+/// Sends one PostgREST request about `what` (a function or a table) and reads its JSON.
+async fn execute(what: &str, query: postgrest::Builder) -> Result<Value, StoreError> {
+    let unreachable = |reason: String| StoreError::Unreachable {
+        function: what.to_owned(),
+        reason,
+    };
+    let answer = query
         .execute()
         .await
         .map_err(|e| unreachable(e.to_string()))?;
@@ -112,7 +157,7 @@ async fn call(
         .map_err(|e| unreachable(e.to_string()))?;
     if !(200..300).contains(&status) {
         return Err(StoreError::Refused {
-            function: function.to_owned(),
+            function: what.to_owned(),
             status,
             body: String::from_utf8_lossy(&bytes[..bytes.len().min(500)]).into_owned(),
             api: ApiError::from_postgrest(status, &bytes),
