@@ -396,7 +396,11 @@ test(
 
 test(
   "the request page takes a request and plays its tracks once they are done",
-  { skip: !hasFunction("emotion-music-ai") && "emotion-music-ai is not on this branch yet" },
+  {
+    // The worker runs the request to completion.
+    skip: !(hasFunction("emotion-music-ai") && hasFunction("music-queue-worker")) &&
+      "emotion-music-ai or music-queue-worker is not on this branch yet",
+  },
   async () => {
     // One request waiting before ours, and a paused queue: ours is queued second.
     sql(`select public.pause_music_queue('browser tests: a steady queue');
