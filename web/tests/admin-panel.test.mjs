@@ -61,9 +61,12 @@ const statusOf = (id) =>
 before(async () => {
   admin = addUser({ admin: true });
   user = addUser();
-  // A run that stopped half-way may have left the queue paused.
+  // A run that stopped half-way may have left the queue paused, and urgent
+  // requests of its own that would be claimed before this run's.
   sql(`select public.configure_music_queue(p_max_pending_per_user => 1000, p_max_per_run => 0);
-       select public.resume_music_queue()`);
+       select public.resume_music_queue();
+       select public.admin_cancel_music_request(id) from public.music_generation_queue
+        where status = 'pending' and priority = 0`);
   // 3 completed, 2 failed, 3 processing, then 4 pending. Priority 0: these
   // are claimed before anything an earlier run left waiting.
   enqueue("joy", 8, 0);
@@ -78,6 +81,7 @@ before(async () => {
   }
   seeded.completed = claimed[0][0];
   seeded.failed = claimed[3][0];
+  seeded.failedToo = claimed[4][0];
   seeded.pending = enqueue("calm", 4);
   // A steady queue while the panel is read: the stack's cron runs the worker
   // every minute. The tests that need the worker resume it.
@@ -154,19 +158,21 @@ async function confirmOnRow(page, id, action) {
   const row = page.locator(`tr[data-id="${id}"]`);
   await row.getByRole("button", { name: action }).click();
   await row.getByRole("dialog").getByRole("button", { name: "Confirmer" }).click();
-  return row;
 }
 
 test("Relancer and Annuler change the database as stated, and the list shows it", async () => {
   const page = await signedIn(browser, admin, "/admin/music-queue");
 
-  const retried = await confirmOnRow(page, seeded.failed, "Relancer");
-  await retried.getByRole("status").waitFor();
+  const outcome = page.getByTestId("row-action-outcome");
+  await confirmOnRow(page, seeded.failed, "Relancer");
+  await outcome.filter({ hasText: `Relancer ${seeded.failed.slice(0, 8)} — Fait : En attente` })
+    .waitFor();
   assert.deepEqual(statusOf(seeded.failed), ["pending", ""]);
   await page.locator(`tr[data-id="${seeded.failed}"][data-status="pending"]`).waitFor();
 
-  const cancelled = await confirmOnRow(page, seeded.pending[0], "Annuler");
-  await cancelled.getByRole("status").waitFor();
+  await confirmOnRow(page, seeded.pending[0], "Annuler");
+  await outcome.filter({ hasText: `Annuler ${seeded.pending[0].slice(0, 8)} — Fait : Échouée` })
+    .waitFor();
   assert.deepEqual(statusOf(seeded.pending[0]), ["failed", CANCELLED_MESSAGE]);
   await page.locator(`tr[data-id="${seeded.pending[0]}"][data-status="failed"]`).waitFor();
   await page.context().close();
@@ -206,6 +212,23 @@ test("a request's details show what was asked, sent and done, with its history",
     await details.screenshot({ path: join(ARTIFACTS, `details-${name}.png`) });
     await page.context().close();
   }
+});
+
+test("a failed request's details show its error and its fallback track", async () => {
+  const [[trackId, audioUrl]] = sql(`select t.id, t.audio_url from public.music_generation_queue q
+                                       join public.music_tracks t on t.id = q.fallback_track_id
+                                      where q.id = ${literal(seeded.failedToo)}`);
+  assert.ok(trackId, "the seed library gave the failed request a fallback");
+  const page = await signedIn(browser, admin, "/admin/music-queue");
+  await page.getByLabel("Rechercher (émotion ou id)").fill(seeded.failedToo);
+  await page.locator(`tr[data-id="${seeded.failedToo}"] td button`).first().click();
+  const details = page.getByTestId("details");
+  await details.getByRole("heading", { name: "Morceau de secours" }).waitFor();
+  assert.match(await details.textContent(), /bad_request refused by the provider/);
+  assert.equal(await details.locator("audio").getAttribute("src"), audioUrl);
+  const events = await details.locator(".events li strong").allTextContents();
+  assert.deepEqual(events, ["enqueued", "claimed", "failed", "fallback"]);
+  await page.context().close();
 });
 
 test("the CSV export downloads a file whose rows equal the filtered list", async () => {

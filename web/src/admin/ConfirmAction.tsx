@@ -8,13 +8,19 @@ export interface Outcome {
   message: ReactNode;
 }
 
+/**
+ * `report`, when given, receives the outcome instead of the button showing
+ * it: for a button the action itself may remove (a row's "Relancer" goes
+ * once the request is no longer failed).
+ */
 export function ConfirmAction(
-  { label, question, act, danger = false, disabled = false }: {
+  { label, question, act, danger = false, disabled = false, report }: {
     label: string;
     question: string;
     act: () => Promise<Outcome>;
     danger?: boolean;
     disabled?: boolean;
+    report?: (outcome: Outcome) => void;
   },
 ) {
   const { t } = useI18n();
@@ -24,10 +30,11 @@ export function ConfirmAction(
 
   async function confirm() {
     setBusy(true);
+    const show = report ?? setOutcome;
     try {
-      setOutcome(await act());
+      show(await act());
     } catch (error) {
-      setOutcome({ ok: false, message: (error as Error).message });
+      show({ ok: false, message: (error as Error).message });
     } finally {
       setBusy(false);
       setAsking(false);

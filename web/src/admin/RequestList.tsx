@@ -48,6 +48,9 @@ export function RequestList(
   const [rows, setRows] = useState<RequestRow[] | null>(null);
   const [hasOlder, setHasOlder] = useState(false);
   const [error, setError] = useState<string | null>(null);
+  // The outcome of the last row action, kept above the list: the row's own
+  // button may be gone once the list reloads.
+  const [notice, setNotice] = useState<Outcome | null>(null);
   const cursor = cursors[cursors.length - 1];
 
   // One load per filter, page or change; an answer that arrives after a newer
@@ -89,9 +92,10 @@ export function RequestList(
   const act = (action: "retry" | "cancel", id: string) => async (): Promise<Outcome> => {
     const status = await adminAction(action, id);
     onChanged();
+    const label = `${t(action)} ${shortId(id)}`;
     return status
-      ? { ok: true, message: `${t("actionDone")} : ${t(`one_${status}`)}` }
-      : { ok: false, message: t("actionNothing") };
+      ? { ok: true, message: `${label} — ${t("actionDone")} : ${t(`one_${status}`)}` }
+      : { ok: false, message: `${label} — ${t("actionNothing")}` };
   };
 
   const unknownSearch = filter.search.trim() !== "" && !searchFilter(filter.search);
@@ -126,6 +130,12 @@ export function RequestList(
         <button type="button" onClick={exportCsv}>{t("exportCsv")}</button>
       </div>
       {unknownSearch && <p className="muted">{t("searchHint")}</p>}
+      {notice && (
+        <p role={notice.ok ? "status" : "alert"} className={notice.ok ? "ok" : "error"}
+          data-testid="row-action-outcome">
+          {notice.message}
+        </p>
+      )}
       {error && <p role="alert" className="error">{error}</p>}
       {rows && rows.length === 0 && <p>{t("noRequests")}</p>}
       {rows && rows.length > 0 && (
@@ -166,6 +176,7 @@ export function RequestList(
                         label={t("retry")}
                         question={t("confirmRetry")}
                         act={act("retry", row.id)}
+                        report={setNotice}
                       />
                     )}
                     {(row.status === "pending" || row.status === "processing") && (
@@ -173,6 +184,7 @@ export function RequestList(
                         label={t("cancel")}
                         question={t("confirmCancel")}
                         act={act("cancel", row.id)}
+                        report={setNotice}
                         danger
                       />
                     )}
