@@ -205,6 +205,25 @@ impl StackSim {
             .map(drop)
     }
 
+    /// Moves the simulated clock `secs` forward: every task ages at once.
+    pub async fn advance(&self, secs: u64) -> Result<()> {
+        self.send(
+            Method::POST,
+            "/advance",
+            Some(serde_json::json!({ "secs": secs })),
+        )
+        .await
+        .map(drop)
+    }
+
+    /// Queues the outcome of the next `count` tasks (e.g. `audio_failed_501`, `stuck`).
+    pub async fn outcomes(&self, outcome: &str, count: u32) -> Result<()> {
+        let body = serde_json::json!({ "outcome": outcome, "count": count });
+        self.send(Method::POST, "/outcomes", Some(body))
+            .await
+            .map(drop)
+    }
+
     /// Every request received on `endpoint` (`credit`, `generate`, `record_info`).
     pub async fn requests(&self, endpoint: &str) -> Result<Vec<Value>> {
         let list = self
@@ -255,10 +274,16 @@ pub async fn set_cron_job_active(db: &Client, job: &str, active: bool) -> Result
     Ok(())
 }
 
-/// Ages the stored provider status by `secs`, so the next read finds it stale.
+/// Ages the stored provider status by `secs`, so the next read finds it stale. The probe
+/// lease ages with it: moving only the check back would make a finished probe's lease look
+/// held again (a check older than its lease does not end it).
 pub async fn age_provider_status(db: &Client, secs: f64) -> Result<()> {
     db.execute(
-        "update public.suno_api_status set last_check_at = last_check_at - make_interval(secs => $1) where id",
+        "update public.suno_api_status
+            set last_check_at = last_check_at - make_interval(secs => $1),
+                probe_leased_at = probe_leased_at - make_interval(secs => $1),
+                probe_lease_until = probe_lease_until - make_interval(secs => $1)
+          where id",
         &[&secs],
     )
     .await?;

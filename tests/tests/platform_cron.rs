@@ -24,14 +24,26 @@ async fn a_job_scheduled_every_minute_runs_and_its_request_is_delivered() {
     let delivered = listener
         .wait_for(Duration::from_secs(75), |r| r.body.contains(&job_name))
         .await;
-    let run = db
-        .query_opt(
-            "select d.status from cron.job_run_details d join cron.job j using (jobid)
-             where j.jobname = $1 order by d.runid desc limit 1",
-            &[&job_name],
-        )
-        .await
-        .unwrap();
+    // pg_net sends at the job's commit, and pg_cron records the run's end a
+    // moment after: wait for the record to leave "running".
+    let mut run = None;
+    for _ in 0..50 {
+        run = db
+            .query_opt(
+                "select d.status from cron.job_run_details d join cron.job j using (jobid)
+                 where j.jobname = $1 order by d.runid desc limit 1",
+                &[&job_name],
+            )
+            .await
+            .unwrap();
+        let running = run
+            .as_ref()
+            .is_some_and(|row| row.get::<_, String>(0) == "running");
+        if delivered.is_none() || !running {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
     db.execute("select cron.unschedule($1)", &[&job_name])
         .await
         .unwrap();

@@ -9,6 +9,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::error::ApiError;
 use crate::plan::StopReason;
 
 /// What started a run (`music_worker_runs.trigger`).
@@ -26,6 +27,32 @@ pub enum RunTrigger {
 }
 
 impl RunTrigger {
+    /// The trigger a caller of the worker asked for: `asked` is `?trigger=` or the body's
+    /// `trigger`. The secret key may say `cron` (its default: pg_cron sends it), `manual` or
+    /// `recovery`; an admin's run is always `manual`; `callback` is the worker's own.
+    pub fn asked(by_admin: bool, asked: Option<&str>) -> Result<RunTrigger, ApiError> {
+        if by_admin {
+            return Ok(RunTrigger::Manual);
+        }
+        match asked {
+            None | Some("cron") => Ok(RunTrigger::Cron),
+            Some("manual") => Ok(RunTrigger::Manual),
+            Some("recovery") => Ok(RunTrigger::Recovery),
+            Some(_) => Err(ApiError::BadInput {
+                code: "invalid_trigger",
+                field: Some("trigger".into()),
+                message: "trigger must be cron, manual or recovery".into(),
+            }),
+        }
+    }
+
+    /// Whether a run of this trigger claims waiting requests. A callback's run only reads
+    /// the due tasks, so that the result a callback announces is stored at once, without
+    /// every callback of every task starting a full run.
+    pub fn claims(self) -> bool {
+        self != RunTrigger::Callback
+    }
+
     /// The stored spelling.
     pub fn as_str(self) -> &'static str {
         match self {
@@ -71,6 +98,22 @@ impl RunSummary {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_secret_key_names_its_trigger_and_an_admin_runs_by_hand() {
+        assert_eq!(RunTrigger::asked(false, None), Ok(RunTrigger::Cron));
+        assert_eq!(
+            RunTrigger::asked(false, Some("recovery")),
+            Ok(RunTrigger::Recovery)
+        );
+        assert_eq!(
+            RunTrigger::asked(true, Some("recovery")),
+            Ok(RunTrigger::Manual)
+        );
+        let refused = RunTrigger::asked(false, Some("callback")).unwrap_err();
+        assert_eq!(refused.status(), 400);
+        assert!(!RunTrigger::Callback.claims() && RunTrigger::Cron.claims());
+    }
 
     #[test]
     fn the_summary_is_the_documented_json() {

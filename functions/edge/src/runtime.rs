@@ -54,3 +54,8 @@ pub async fn sleep(ms: u64) {
     });
     let _ = JsFuture::from(promise).await;
 }
+
+/// A random 64-bit number (`Math.random`), e.g. to jitter a backoff; not for secrets.
+pub fn random_seed() -> u64 {
+    (js_sys::Math::random() * u64::MAX as f64) as u64
+}

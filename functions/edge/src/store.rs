@@ -3,7 +3,8 @@
 //! Every state change is one SQL function; the shell only calls it. Two ways to call:
 //! [`Store::rpc`] with the function's secret key (the service role), and [`Store::rpc_as`]
 //! with a user's JWT, so the SQL sees that user (`auth.uid()`, `auth.jwt()`, RLS).
-//! [`Store::read`] and [`Store::read_as`] read a table or view the same two ways.
+//! [`Store::read`] and [`Store::read_as`] read a table or view the same two ways
+//! ([`Store::row`]: one row, as the service role).
 //! Every failure comes back as one [`ApiError`]: an error answer of PostgREST through
 //! [`ApiError::from_postgrest`], no answer at all as 503 `store_unavailable`.
 
@@ -110,6 +111,13 @@ impl Store {
     ) -> Result<Value, StoreError> {
         select(&self.user, jwt, table, columns, equal).await
     }
+
+    /// The first row of `table` whose `column` equals `value`, read as the service role
+    /// (e.g. the queue's `music_queues` row); `Null` when there is none.
+    pub async fn row(&self, table: &str, column: &str, value: &str) -> Result<Value, StoreError> {
+        let rows = self.read(table, "*", &[(column, value)]).await?;
+        Ok(rows.get(0).cloned().unwrap_or(Value::Null))
+    }
 }
 
 async fn select(
@@ -132,39 +140,37 @@ async fn call(
     function: &str,
     args: &impl Serialize,
 ) -> Result<Value, StoreError> {
-    let unreachable = |reason: String| StoreError::Unreachable {
-        function: function.to_owned(),
-        reason,
-    };
-    let body = serde_json::to_string(args).map_err(|e| unreachable(e.to_string()))?;
+    let body = serde_json::to_string(args).map_err(|e| unreachable(function, e))?;
     execute(function, client.rpc(function, body).auth(bearer)).await
 }
 
-/// Sends one PostgREST request about `what` (a function or a table) and reads its JSON.
-async fn execute(what: &str, query: postgrest::Builder) -> Result<Value, StoreError> {
-    let unreachable = |reason: String| StoreError::Unreachable {
-        function: what.to_owned(),
-        reason,
-    };
-    let answer = query
-        .execute()
-        .await
-        .map_err(|e| unreachable(e.to_string()))?;
+/// Sends one PostgREST request about `name` (a function or a table) and reads its JSON.
+async fn execute(name: &str, query: postgrest::Builder) -> Result<Value, StoreError> {
+    let answer = query.execute().await.map_err(|e| unreachable(name, e))?;
     let status = answer.status().as_u16();
-    let bytes = answer
-        .bytes()
-        .await
-        .map_err(|e| unreachable(e.to_string()))?;
+    let bytes = answer.bytes().await.map_err(|e| unreachable(name, e))?;
+    read_answer(name, status, &bytes)
+}
+
+/// PostgREST's answer about `name` (a function or a table) as JSON, or the [`StoreError`].
+fn read_answer(name: &str, status: u16, bytes: &[u8]) -> Result<Value, StoreError> {
     if !(200..300).contains(&status) {
         return Err(StoreError::Refused {
-            function: what.to_owned(),
+            function: name.to_owned(),
             status,
             body: String::from_utf8_lossy(&bytes[..bytes.len().min(500)]).into_owned(),
-            api: ApiError::from_postgrest(status, &bytes),
+            api: ApiError::from_postgrest(status, bytes),
         });
     }
     if bytes.is_empty() {
         return Ok(Value::Null);
     }
-    serde_json::from_slice(&bytes).map_err(|e| unreachable(format!("not JSON: {e}")))
+    serde_json::from_slice(bytes).map_err(|e| unreachable(name, format!("not JSON: {e}")))
+}
+
+fn unreachable(name: &str, reason: impl std::fmt::Display) -> StoreError {
+    StoreError::Unreachable {
+        function: name.to_owned(),
+        reason: reason.to_string(),
+    }
 }
