@@ -41,13 +41,28 @@ async fn published_tables(db: &Client) -> Result<Vec<String>> {
 /// creates it.
 async fn hosted_like_database(env: &StackEnv, name: &str) -> Result<Client> {
     let admin = env.db().await?;
-    admin.execute(&format!("drop database if exists {name}"), &[]).await?;
-    admin.execute(&format!("create database {name}"), &[]).await?;
-    let base = env.db_url.rsplit_once('/').context("database URL without a name")?.0;
+    admin
+        .execute(&format!("drop database if exists {name}"), &[])
+        .await?;
+    admin
+        .execute(&format!("create database {name}"), &[])
+        .await?;
+    let base = env
+        .db_url
+        .rsplit_once('/')
+        .context("database URL without a name")?
+        .0;
     let db = connect(&format!("{base}/{name}")).await?;
-    for file in ["10_roles.sql", "20_auth.sql", "30_vault.sql", "40_pg_net.sql"] {
+    for file in [
+        "10_roles.sql",
+        "20_auth.sql",
+        "30_vault.sql",
+        "40_pg_net.sql",
+    ] {
         let sql = std::fs::read_to_string(repo_root().join("devstack/sql").join(file))?;
-        db.batch_execute(&sql).await.with_context(|| format!("stand-in {file}"))?;
+        db.batch_execute(&sql)
+            .await
+            .with_context(|| format!("stand-in {file}"))?;
     }
     db.batch_execute("create schema if not exists cron; create publication supabase_realtime")
         .await?;
@@ -56,7 +71,9 @@ async fn hosted_like_database(env: &StackEnv, name: &str) -> Result<Client> {
 
 async fn drop_database(env: &StackEnv, name: &str) -> Result<()> {
     let admin = env.db().await?;
-    admin.execute(&format!("drop database if exists {name} with (force)"), &[]).await?;
+    admin
+        .execute(&format!("drop database if exists {name} with (force)"), &[])
+        .await?;
     Ok(())
 }
 
@@ -104,7 +121,10 @@ async fn on_the_local_stack_the_realtime_migration_is_recorded_and_creates_no_pu
         )
         .await?
         .get(0);
-    assert_eq!(recorded, 1, "devstack applied and recorded the realtime migration");
+    assert_eq!(
+        recorded, 1,
+        "devstack applied and recorded the realtime migration"
+    );
     let publications: i64 = db
         .query_one(
             "select count(*) from pg_catalog.pg_publication where pubname = 'supabase_realtime'",
@@ -112,6 +132,9 @@ async fn on_the_local_stack_the_realtime_migration_is_recorded_and_creates_no_pu
         )
         .await?
         .get(0);
-    assert_eq!(publications, 0, "the migration must not create the platform's publication");
+    assert_eq!(
+        publications, 0,
+        "the migration must not create the platform's publication"
+    );
     Ok(())
 }
