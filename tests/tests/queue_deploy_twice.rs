@@ -19,6 +19,14 @@ const SECRETS: [&str; 2] = ["music_queue_project_url", "music_queue_secret_key"]
 
 /// Runs `scripts/deploy ARGS` against the stack; its whole output.
 fn deploy(env: &StackEnv, args: &[&str]) -> Result<String> {
+    let (success, text) = run_deploy(env, args)?;
+    ensure!(success, "scripts/deploy {args:?} failed:\n{text}");
+    Ok(text)
+}
+
+/// Runs `scripts/deploy ARGS` with the stack's URL, key and database, and no
+/// project ref or access token; whether it succeeded, and its whole output.
+fn run_deploy(env: &StackEnv, args: &[&str]) -> Result<(bool, String)> {
     let repo = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
     let output = Command::new(repo.join("scripts/deploy"))
         .args(args)
@@ -35,11 +43,23 @@ fn deploy(env: &StackEnv, args: &[&str]) -> Result<String> {
         String::from_utf8_lossy(&output.stdout),
         String::from_utf8_lossy(&output.stderr)
     );
-    ensure!(
-        output.status.success(),
-        "scripts/deploy {args:?} failed:\n{text}"
+    Ok((output.status.success(), text))
+}
+
+#[tokio::test]
+async fn a_deploy_without_its_variables_names_them_and_sends_nothing() -> Result<()> {
+    let env = StackEnv::from_env()?;
+    let (success, text) = run_deploy(&env, &[])?;
+    assert!(!success, "a deploy without a project ref ran:\n{text}");
+    assert!(
+        text.contains("not set: SUPABASE_PROJECT_REF SUPABASE_ACCESS_TOKEN"),
+        "{text}"
     );
-    Ok(text)
+    assert!(
+        !text.contains("supabase db push"),
+        "it went on after the error:\n{text}"
+    );
+    Ok(())
 }
 
 /// Everything a deploy writes, as text: applied migrations, the cron jobs,
@@ -75,13 +95,16 @@ async fn a_second_deploy_changes_nothing_and_no_run_shows_the_key() -> Result<()
         )
         .await?
         .get(0);
-    let had_secrets: i64 = db
-        .query_one(
-            "select count(*) from vault.secrets where name = any($1)",
+    // Vault's values before (the stack's own setup fills them), put back after.
+    let vault_before: Vec<(String, String)> = db
+        .query(
+            "select name, decrypted_secret from vault.decrypted_secrets where name = any($1)",
             &[&SECRETS.to_vec()],
         )
         .await?
-        .get(0);
+        .iter()
+        .map(|row| (row.get(0), row.get(1)))
+        .collect();
 
     let dry = deploy(&env, &["--dry-run"])?;
     let first = deploy(&env, &["--skip-functions"])?;
@@ -109,12 +132,14 @@ async fn a_second_deploy_changes_nothing_and_no_run_shows_the_key() -> Result<()
             db.execute("select cron.unschedule($1)", &[&job]).await?;
         }
     }
-    if had_secrets == 0 {
-        db.execute(
-            "delete from vault.secrets where name = any($1)",
-            &[&SECRETS.to_vec()],
-        )
-        .await?;
+    db.execute(
+        "delete from vault.secrets where name = any($1)",
+        &[&SECRETS.to_vec()],
+    )
+    .await?;
+    for (name, value) in &vault_before {
+        db.execute("select vault.create_secret($1, $2)", &[value, name])
+            .await?;
     }
 
     assert_eq!(
