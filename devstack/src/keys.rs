@@ -32,6 +32,15 @@ pub const SECRET_KEY: &str = "sb_secret_N7UND0UgjKTVK-Uodkm0Hg_xSvEMPvz";
 /// empty, as on a hosted project that has no asymmetric signing key.
 pub const JWKS: &str = r#"{"keys":[]}"#;
 
+/// Whether `text` is a UUID in its usual text form (a user or session id).
+pub fn is_uuid(text: &str) -> bool {
+    let groups: Vec<&str> = text.split('-').collect();
+    groups.iter().map(|group| group.len()).eq([8, 4, 4, 4, 12])
+        && groups
+            .iter()
+            .all(|group| group.chars().all(|c| c.is_ascii_hexdigit()))
+}
+
 /// The JWT a project key stands for when it reaches PostgREST, as
 /// Supabase's gateway translates it; `None` when `apikey` is no key of this
 /// project.

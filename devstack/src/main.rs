@@ -103,7 +103,7 @@ fn token(args: &[String]) -> Result<()> {
             other => bail!("unknown option {other:?}\n{USAGE}"),
         }
     }
-    let Some(user) = user.filter(|user| is_uuid(user)) else {
+    let Some(user) = user.filter(|user| keys::is_uuid(user)) else {
         bail!("--user needs a UUID (the user's id in auth.users)\n{USAGE}");
     };
     let now = std::time::SystemTime::now()
@@ -111,12 +111,4 @@ fn token(args: &[String]) -> Result<()> {
         .as_secs() as i64;
     println!("{}", keys::user_token(&user, admin, now));
     Ok(())
-}
-
-fn is_uuid(text: &str) -> bool {
-    let groups: Vec<&str> = text.split('-').collect();
-    groups.iter().map(|group| group.len()).eq([8, 4, 4, 4, 12])
-        && groups
-            .iter()
-            .all(|group| group.chars().all(|c| c.is_ascii_hexdigit()))
 }

@@ -162,7 +162,7 @@ impl AuthService {
     /// does: a valid token, an existing user, and a live session.
     async fn authenticate(&self, headers: &HeaderMap) -> Result<Caller, AuthError> {
         let claims = bearer_claims(headers)?;
-        let Some(user_id) = claims["sub"].as_str().filter(|sub| is_uuid(sub)) else {
+        let Some(user_id) = claims["sub"].as_str().filter(|sub| keys::is_uuid(sub)) else {
             return Err(AuthError::BadJwt("missing or malformed sub claim"));
         };
         let db = self.db.client().await?;
@@ -171,7 +171,7 @@ impl AuthService {
             .ok_or(AuthError::UserNotFound)?;
         let session_id = claims["session_id"].as_str().map(str::to_string);
         if let Some(session_id) = &session_id {
-            if !is_uuid(session_id) || !store::session_exists(&db, session_id).await? {
+            if !keys::is_uuid(session_id) || !store::session_exists(&db, session_id).await? {
                 return Err(AuthError::SessionNotFound);
             }
         }
@@ -316,14 +316,6 @@ fn looks_like_email(email: &str) -> bool {
 
 fn new_refresh_token() -> String {
     Alphanumeric.sample_string(&mut rand::thread_rng(), REFRESH_TOKEN_LENGTH)
-}
-
-fn is_uuid(text: &str) -> bool {
-    let groups: Vec<&str> = text.split('-').collect();
-    groups.iter().map(|group| group.len()).eq([8, 4, 4, 4, 12])
-        && groups
-            .iter()
-            .all(|group| group.chars().all(|c| c.is_ascii_hexdigit()))
 }
 
 fn unix_now() -> i64 {
