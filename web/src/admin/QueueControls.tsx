@@ -20,9 +20,11 @@ export function QueueControls(
   const [batchSize, setBatchSize] = useState(String(settings.batch_size));
   const [spacing, setSpacing] = useState(String(settings.submit_spacing_ms));
   // The limit is not readable by admins (only set_rate_limit's answer is):
-  // the fields start from the product's default, 20 submits per 10 s.
+  // the fields start from the product's default, 20 submits per 10.5 s (the
+  // provider's 10 s and the margin the seed gives it: saving the defaults
+  // must not take the margin away).
   const [capacity, setCapacity] = useState("20");
-  const [windowSeconds, setWindowSeconds] = useState("10");
+  const [windowSeconds, setWindowSeconds] = useState("10.5");
 
   const then = (message: string) => (): Outcome => {
     onChanged();
