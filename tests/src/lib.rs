@@ -5,6 +5,7 @@
 //! prints). [`StackEnv`] reads them, so a test reads like a script against
 //! whatever stack it was pointed at.
 
+pub mod fault;
 pub mod functions;
 pub mod listener;
 pub mod sql;

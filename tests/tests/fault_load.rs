@@ -23,20 +23,15 @@ use std::time::{Duration, Instant};
 use anyhow::{ensure, Context, Result};
 use futures::{FutureExt, StreamExt};
 use reqwest::Method;
-use serde_json::{json, Value};
-use stack_tests::functions::{
-    expect_status, is_error_body, set_cron_job_active, Answer, Functions, Key, StackSim,
-};
+use serde_json::json;
+use stack_tests::fault::{Hold, QueueSettings};
+use stack_tests::functions::{expect_status, is_error_body, Answer, Functions, Key, StackSim};
 use stack_tests::sql::{drop_users, new_user};
 use stack_tests::stack::user_token;
 use tokio_postgres::Client;
 use uuid::Uuid;
 
 const FUNCTION: &str = "emotion-music-ai";
-const CRON_JOBS: [&str; 2] = [
-    "music-queue-worker-every-minute",
-    "suno-status-check-every-minute",
-];
 const EMOTIONS: [&str; 7] = [
     "joy",
     "calm",
@@ -114,58 +109,29 @@ fn plan(users: usize) -> Vec<Ask> {
         .collect()
 }
 
-/// The stack and what a load test changed on it.
+/// The stack, held still, and this test's users.
 struct Load {
     functions: Functions,
     db: Client,
     sim: StackSim,
+    hold: Hold,
     users: Vec<Uuid>,
     keys: Vec<Key>,
     /// The per-user limit set for the test.
     limit: i32,
-    /// The `default` queue's row and the cron jobs' `active` flags as found.
-    saved_queue: Value,
-    saved_jobs: Vec<(String, bool)>,
 }
 
 impl Load {
-    /// Pauses the cron jobs, empties the `default` queue (the function tests' scratch
-    /// space, as their own setup does), sets the per-user limit and makes `users` users.
+    /// Holds the stack ([`Hold`]) with the `default` queue `paused` or not and a per-user
+    /// limit of `limit`, and makes `users` users.
     async fn start(users: usize, limit: i32, paused: bool) -> Result<Load> {
         let functions = Functions::from_env()?;
         let db = functions.env.db().await?;
-        let saved_queue: Value = db
-            .query_one(
-                "select to_jsonb(q) from public.music_queues q where name = 'default'",
-                &[],
-            )
-            .await?
-            .get(0);
-        let mut saved_jobs = Vec::new();
-        for job in CRON_JOBS {
-            let row = db
-                .query_one("select active from cron.job where jobname = $1", &[&job])
-                .await
-                .with_context(|| format!("cron job {job}"))?;
-            saved_jobs.push((job.to_owned(), row.get(0)));
-            set_cron_job_active(&db, job, false).await?;
-        }
-        db.execute(
-            "delete from public.music_generation_queue where queue = 'default'",
-            &[],
-        )
-        .await?;
-        db.execute(
-            "update public.music_queues set paused = $1, max_pending_per_user = $2
-              where name = 'default'",
-            &[&paused, &limit],
-        )
-        .await?;
-        db.execute(
-            "update public.music_rate_limits set taken = '{}' where name = 'suno_submit'",
-            &[],
-        )
-        .await?;
+        let settings = QueueSettings {
+            paused,
+            max_pending_per_user: limit,
+        };
+        let hold = Hold::start(&db, settings).await?;
         let mut ids = Vec::new();
         for _ in 0..users {
             ids.push(new_user(&db).await?);
@@ -178,32 +144,18 @@ impl Load {
             functions,
             db,
             sim: StackSim::from_env()?,
+            hold,
             users: ids,
             keys,
             limit,
-            saved_queue,
-            saved_jobs,
         })
     }
 
-    /// Puts back what [`Load::start`] changed and removes the users with their requests.
+    /// Removes the users with their requests, resets the simulator and releases the hold.
     async fn finish(&self) -> Result<()> {
         drop_users(&self.db, &self.users).await?;
-        self.db
-            .execute(
-                "update public.music_queues q
-                    set (paused, paused_at, paused_by, pause_reason, max_pending_per_user) =
-                        (s.paused, s.paused_at, s.paused_by, s.pause_reason, s.max_pending_per_user)
-                   from jsonb_populate_record(null::public.music_queues, $1) s
-                  where q.name = 'default'",
-                &[&self.saved_queue],
-            )
-            .await?;
         self.sim.reset().await?;
-        for (job, active) in &self.saved_jobs {
-            set_cron_job_active(&self.db, job, *active).await?;
-        }
-        Ok(())
+        self.hold.release(&self.db).await
     }
 
     /// Sends every ask, `in_flight` at a time; the replies in the plan's order, and the

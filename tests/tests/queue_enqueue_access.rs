@@ -64,3 +64,22 @@ async fn the_service_role_enqueues_on_a_users_behalf() -> Result<()> {
     sql::drop_queue(&db, &queue).await?;
     sql::drop_users(&db, &[user]).await
 }
+
+/// A JWT outlives its user (up to its expiry): enqueuing for a user who is not in
+/// `auth.users` is PT401 (PostgREST answers 401), not the foreign key's 23503 (409).
+#[tokio::test]
+async fn enqueuing_for_a_user_who_is_gone_is_pt401_and_stores_nothing() -> Result<()> {
+    let mut db = sql::db().await?;
+    let queue = sql::new_queue(&db).await?;
+    let gone = uuid::Uuid::new_v4();
+
+    let enqueue =
+        "select public.enqueue_music_request(p_emotion => 'joy', p_user_id => $1, p_queue => $2)";
+    sql::expect_sqlstate(
+        sql::call(&mut db, Caller::Service, enqueue, &[&gone, &queue]).await,
+        "PT401",
+    );
+    assert_eq!(requests_of(&db, gone).await?, 0);
+
+    sql::drop_queue(&db, &queue).await
+}

@@ -25,6 +25,7 @@
 use serde::Serialize;
 
 use crate::error::ApiError;
+use crate::request_id::is_uuid;
 
 /// The callback URL's query, checked.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -58,9 +59,11 @@ pub fn parse_callback_query(query: &str) -> Result<CallbackQuery, ApiError> {
     let request_id = value("request_id")
         .filter(|id| is_uuid(id))
         .ok_or_else(|| bad("request_id", "request_id must be a request's uuid"))?;
+    // A control character is no token's, and a NUL would not even reach the SQL: Postgres
+    // text cannot hold one.
     let token = value("token")
-        .filter(|token| token.len() <= 256)
-        .ok_or_else(|| bad("token", "token is required"))?;
+        .filter(|token| token.len() <= 256 && !token.chars().any(char::is_control))
+        .ok_or_else(|| bad("token", "token is required: the request's callback token"))?;
     Ok(CallbackQuery {
         request_id: request_id.to_ascii_lowercase(),
         token,
@@ -87,16 +90,6 @@ fn bad(field: &str, message: &str) -> ApiError {
         field: Some(field.to_owned()),
         message: message.to_owned(),
     }
-}
-
-fn is_uuid(text: &str) -> bool {
-    let groups: Vec<&str> = text.split('-').collect();
-    let lengths = [8, 4, 4, 4, 12];
-    groups.len() == lengths.len()
-        && groups
-            .iter()
-            .zip(lengths)
-            .all(|(group, len)| group.len() == len && group.chars().all(|c| c.is_ascii_hexdigit()))
 }
 
 /// `%XX` and `+` decoding of one query value; `None` when it is not valid UTF-8 or a `%` is
@@ -160,6 +153,8 @@ mod tests {
             (&format!("request_id={ID}") as &str, "token"),
             (&format!("request_id={ID}&token=") as &str, "token"),
             (&format!("request_id={ID}&token=%zz") as &str, "token"),
+            (&format!("request_id={ID}&token=a%00b") as &str, "token"),
+            (&format!("request_id={ID}&token=a%0Ab") as &str, "token"),
             ("", "request_id"),
         ];
         for (query, field) in cases {

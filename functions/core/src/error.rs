@@ -114,14 +114,17 @@ impl ApiError {
         let sqlstate = json["code"].as_str().unwrap_or("");
         let message = json["message"].as_str().unwrap_or("").to_owned();
         match (sqlstate, status) {
-            ("22023" | "22P02" | "22001" | "23502" | "23514", _) => ApiError::BadInput {
-                code: "invalid_input",
-                field: json["details"]
-                    .as_str()
-                    .and_then(|d| d.strip_prefix("field: "))
-                    .map(str::to_owned),
-                message,
-            },
+            // 22P05/22021: text Postgres cannot store (a NUL, a bad byte sequence).
+            ("22023" | "22P02" | "22001" | "23502" | "23514" | "22P05" | "22021", _) => {
+                ApiError::BadInput {
+                    code: "invalid_input",
+                    field: json["details"]
+                        .as_str()
+                        .and_then(|d| d.strip_prefix("field: "))
+                        .map(str::to_owned),
+                    message,
+                }
+            }
             ("42501", 401) | (_, 401) => ApiError::Unauthorized(message),
             ("42501", _) | (_, 403) => ApiError::Forbidden(message),
             ("PT429", _) => ApiError::PerUserLimit(message),
@@ -194,6 +197,7 @@ mod tests {
             }
         );
         let cases = [
+            (postgrest(400, "22P05", None), 400, "invalid_input"),
             (postgrest(403, "42501", None), 403, "forbidden"),
             (postgrest(401, "42501", None), 401, "unauthorized"),
             (postgrest(429, "PT429", None), 429, "too_many_requests"),

@@ -23,6 +23,7 @@
 //! - [`poll`]: what to do after reading a submitted task.
 //! - [`run`]: a worker run as recorded for the panel (trigger, summary).
 //! - [`callback_route`]: the worker's `/callback` route, from query to answer.
+//! - [`request_id`]: a request's id as a caller writes it, checked.
 //! - [`probe`]: when the status check probes the provider, and what counts as a recovery.
 //! - [`alert`]: the failure-rate alert row and the webhook body.
 //! - [`config`]: the deployment's settings and secrets, from environment-like variables.
@@ -78,6 +79,7 @@ pub mod poll;
 pub mod probe;
 pub mod profile;
 pub mod prompt;
+pub mod request_id;
 pub mod retry;
 pub mod run;
 pub mod secret;

@@ -8,6 +8,7 @@
 //! `music_queue_maintenance`.
 
 use serde::{Deserialize, Serialize};
+use serde_json::Value;
 
 use crate::error::ApiError;
 use crate::plan::StopReason;
@@ -44,6 +45,47 @@ impl RunTrigger {
                 message: "trigger must be cron, manual or recovery".into(),
             }),
         }
+    }
+
+    /// The trigger of a request to the worker: `query` is `?trigger=`, `body` the request
+    /// body, which is empty or a JSON object whose `trigger`, when given, is a string (pg_cron
+    /// sends `{"trigger":"cron",…}`, the panel `{}`). The query wins over the body; then
+    /// [`RunTrigger::asked`]. A body that is something else is refused, so garbage never
+    /// starts a run.
+    pub fn from_request(
+        by_admin: bool,
+        query: Option<&str>,
+        body: &[u8],
+    ) -> Result<RunTrigger, ApiError> {
+        let bad = |code: &'static str, field: Option<&str>, message: String| ApiError::BadInput {
+            code,
+            field: field.map(str::to_owned),
+            message,
+        };
+        let body: Value = if body.trim_ascii().is_empty() {
+            Value::Object(Default::default())
+        } else {
+            serde_json::from_slice(body).map_err(|e| {
+                bad(
+                    "invalid_json",
+                    None,
+                    format!("request body is not valid JSON: {e}"),
+                )
+            })?
+        };
+        if !body.is_object() {
+            let message = "request body must be a JSON object".to_owned();
+            return Err(bad("invalid_body", None, message));
+        }
+        let in_body = match &body["trigger"] {
+            Value::Null => None,
+            Value::String(trigger) => Some(trigger.as_str()),
+            _ => {
+                let message = "trigger must be a string: cron, manual or recovery".to_owned();
+                return Err(bad("invalid_trigger", Some("trigger"), message));
+            }
+        };
+        RunTrigger::asked(by_admin, query.or(in_body))
     }
 
     /// Whether a run of this trigger claims waiting requests. A callback's run only reads
@@ -98,6 +140,7 @@ impl RunSummary {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::error::ErrorCode;
 
     #[test]
     fn the_secret_key_names_its_trigger_and_an_admin_runs_by_hand() {
@@ -113,6 +156,55 @@ mod tests {
         let refused = RunTrigger::asked(false, Some("callback")).unwrap_err();
         assert_eq!(refused.status(), 400);
         assert!(!RunTrigger::Callback.claims() && RunTrigger::Cron.claims());
+    }
+
+    #[test]
+    fn the_trigger_comes_from_the_query_or_a_json_object_body() {
+        let from = |query, body: &str| RunTrigger::from_request(false, query, body.as_bytes());
+        assert_eq!(from(None, ""), Ok(RunTrigger::Cron));
+        assert_eq!(from(None, " \n"), Ok(RunTrigger::Cron));
+        assert_eq!(from(None, "{}"), Ok(RunTrigger::Cron));
+        assert_eq!(
+            from(
+                None,
+                r#"{"trigger":"cron","scheduled_at":"2026-11-30T00:00:00Z"}"#
+            ),
+            Ok(RunTrigger::Cron)
+        );
+        assert_eq!(
+            from(Some("recovery"), r#"{"trigger":"manual"}"#),
+            Ok(RunTrigger::Recovery)
+        );
+        assert_eq!(
+            from(None, r#"{"trigger":null,"x":[1]}"#),
+            Ok(RunTrigger::Cron)
+        );
+        assert_eq!(
+            RunTrigger::from_request(true, None, b"{}"),
+            Ok(RunTrigger::Manual)
+        );
+    }
+
+    #[test]
+    fn a_body_that_is_no_json_object_or_a_trigger_of_another_type_is_refused() {
+        let cases = [
+            ("{not json", "invalid_json"),
+            ("[]", "invalid_body"),
+            ("\"cron\"", "invalid_body"),
+            (r#"{"trigger":1}"#, "invalid_trigger"),
+            (r#"{"trigger":"callback"}"#, "invalid_trigger"),
+            (r#"{"trigger":""}"#, "invalid_trigger"),
+        ];
+        for (body, code) in cases {
+            let error = RunTrigger::from_request(false, None, body.as_bytes()).unwrap_err();
+            assert_eq!((error.status(), error.code()), (400, code), "{body}");
+        }
+        let by_admin = RunTrigger::from_request(true, None, b"{x").unwrap_err();
+        assert_eq!(
+            by_admin.code(),
+            "invalid_json",
+            "an admin's body is checked too"
+        );
     }
 
     #[test]

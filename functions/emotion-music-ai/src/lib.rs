@@ -21,6 +21,7 @@
 mod answer;
 mod direct;
 
+use music_core::request_id::parse_request_id;
 use music_core::{parse_request, prompt, ApiError, MusicRequest};
 use music_edge::auth::{bearer_token, jwt_claims};
 use music_edge::http::{json, query, serve};
@@ -157,11 +158,7 @@ const TRACK_COLUMNS: &str = "id,emotion,title,audio_url,stream_audio_url,image_u
     duration_seconds,tags";
 
 async fn show(request: &Request, cx: &Context, user: &User) -> Result<Response, ApiError> {
-    let id = query(request, "request_id").ok_or_else(|| ApiError::BadInput {
-        code: "invalid_request_id",
-        field: Some("request_id".into()),
-        message: "request_id is required: ?request_id=<uuid>".into(),
-    })?;
+    let id = parse_request_id(query(request, "request_id").as_deref())?;
     let rows = cx
         .store
         .read_as(

@@ -5,7 +5,8 @@
 //!   `EdgeRuntime.waitUntil` ([`run`]). With `?wait=true` it answers 200 with the run's
 //!   summary instead. The trigger comes from `?trigger=` or the body's `trigger` (the cron
 //!   setup sends `cron`): `cron`, `manual` or `recovery` for the secret key (default
-//!   `cron`); an admin's run is always `manual`.
+//!   `cron`); an admin's run is always `manual`. A body that is neither empty nor a JSON
+//!   object is a 400, and starts nothing.
 //! - `POST /functions/v1/music-queue-worker/callback?request_id=…&token=…`: a provider
 //!   callback ([`callback`]), authenticated by the request's token alone.
 
@@ -18,7 +19,7 @@ use music_edge::auth::Caller;
 use music_edge::http::{json, query, serve};
 use music_edge::runtime::wait_until;
 use music_edge::Context;
-use serde_json::{json, Value};
+use serde_json::json;
 use wasm_bindgen::prelude::*;
 use worker::{web_sys, Method, Request, Response};
 
@@ -38,7 +39,7 @@ async fn answer(mut request: Request, cx: Context) -> Result<Response, ApiError>
         return callback::answer(request, cx).await;
     }
     let caller = cx.caller(&request).await?;
-    let body: Value = request.json().await.unwrap_or(Value::Null);
+    let body = request.bytes().await.unwrap_or_default();
     let trigger = trigger(&caller, &request, &body)?;
     let wait = query(&request, "wait").is_some_and(|v| v == "true" || v == "1");
     let run = Run::start(cx, trigger).await?;
@@ -57,7 +58,7 @@ async fn answer(mut request: Request, cx: Context) -> Result<Response, ApiError>
 }
 
 /// Who may start a run (the secret key or an admin), and what started it.
-fn trigger(caller: &Caller, request: &Request, body: &Value) -> Result<RunTrigger, ApiError> {
+fn trigger(caller: &Caller, request: &Request, body: &[u8]) -> Result<RunTrigger, ApiError> {
     match caller {
         Caller::Service | Caller::Admin { .. } => {}
         Caller::User { .. } => {
@@ -71,6 +72,6 @@ fn trigger(caller: &Caller, request: &Request, body: &Value) -> Result<RunTrigge
             ))
         }
     }
-    let asked = query(request, "trigger").or_else(|| body["trigger"].as_str().map(str::to_owned));
-    RunTrigger::asked(matches!(caller, Caller::Admin { .. }), asked.as_deref())
+    let by_admin = matches!(caller, Caller::Admin { .. });
+    RunTrigger::from_request(by_admin, query(request, "trigger").as_deref(), body)
 }

@@ -138,10 +138,21 @@ pub fn parse_callback(body: &[u8]) -> Result<Callback, CallbackError> {
             .unwrap_or(default_code),
         msg: text_field(&json, &["msg", "message"]).unwrap_or_default(),
         task_id: text_field(data, &["task_id", "taskId"])
-            .or_else(|| text_field(&json, &["task_id", "taskId"])),
+            .or_else(|| text_field(&json, &["task_id", "taskId"]))
+            .filter(|id| is_task_id(id)),
         clips: clips_in(field(data, &["data", "sunoData", "suno_data"])),
         stage,
     })
+}
+
+/// The longest task id stored (`music_generation_queue.suno_task_id`).
+pub const TASK_ID_MAX_CHARS: usize = 128;
+
+/// Whether `id` can be a provider's task id: at most [`TASK_ID_MAX_CHARS`] characters and no
+/// control character (Postgres text cannot even hold a NUL). Anything else names no task, as
+/// if the body had none: the read that follows is what counts.
+fn is_task_id(id: &str) -> bool {
+    id.chars().count() <= TASK_ID_MAX_CHARS && !id.chars().any(char::is_control)
 }
 
 /// The route of the worker that receives callbacks, below the project URL.
@@ -175,6 +186,23 @@ fn encode_query_value(value: &str) -> String {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn a_task_id_no_provider_would_send_names_no_task() {
+        let long = "t".repeat(TASK_ID_MAX_CHARS + 1);
+        let fits = "t".repeat(TASK_ID_MAX_CHARS);
+        for (id, kept) in [
+            ("t1", true),
+            (&fits as &str, true),
+            (&long, false),
+            ("a\u{0}b", false),
+            ("a\nb", false),
+        ] {
+            let body = json!({"data": {"callbackType": "complete", "task_id": id}});
+            let callback = parse_callback(body.to_string().as_bytes()).unwrap();
+            assert_eq!(callback.task_id.is_some(), kept, "{id:?}");
+        }
+    }
 
     #[test]
     fn reads_a_complete_callback() {
