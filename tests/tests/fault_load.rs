@@ -123,7 +123,7 @@ struct Load {
 
 impl Load {
     /// Holds the stack ([`Hold`]) with the `default` queue `paused` or not and a per-user
-    /// limit of `limit`, and makes `users` users.
+    /// limit of `limit`, makes `users` users and resets the simulator.
     async fn start(users: usize, limit: i32, paused: bool) -> Result<Load> {
         let functions = Functions::from_env()?;
         let db = functions.env.db().await?;
@@ -140,10 +140,13 @@ impl Load {
             .iter()
             .map(|id| Key::User(user_token(&id.to_string(), None)))
             .collect();
+        // A fresh simulator: its request log then holds this test's submits only.
+        let sim = StackSim::from_env()?;
+        sim.reset().await?;
         Ok(Load {
             functions,
             db,
-            sim: StackSim::from_env()?,
+            sim,
             hold,
             users: ids,
             keys,
@@ -464,7 +467,6 @@ async fn with_a_healthy_provider_each_request_is_submitted_at_most_once() -> Res
 
 async fn to_a_healthy_provider(load: &Load) -> Result<()> {
     let asks = plan(load.users.len());
-    load.sim.reset().await?;
     load.sim
         .settings(json!({"callbacks": {"enabled": false}}))
         .await?;
