@@ -573,6 +573,15 @@ fn user_headers(env: &StackEnv, user: Uuid) -> Vec<(String, String)> {
     ]
 }
 
+/// An admin's headers: a JWT with `app_metadata.role = "admin"` and the publishable key.
+fn admin_headers(env: &StackEnv) -> Vec<(String, String)> {
+    let jwt = user_token(&Uuid::new_v4().to_string(), Some("admin"));
+    vec![
+        ("apikey".to_owned(), env.publishable_key.clone()),
+        ("authorization".to_owned(), format!("Bearer {jwt}")),
+    ]
+}
+
 /// The secret key's headers.
 fn secret_headers(env: &StackEnv) -> Vec<(String, String)> {
     vec![
@@ -738,9 +747,10 @@ fn emotion_music_ai_reads_back_only_with_a_request_id() -> Result<()> {
     Ok(())
 }
 
-/// `music-queue-worker` with the secret key and random queries and bodies: a run starts
-/// (202, one run recorded) exactly when the trigger asked for is valid and the body is none,
-/// or a JSON object; otherwise a 400 naming the problem and no run.
+/// `music-queue-worker` with the secret key or an admin's JWT and random queries and bodies:
+/// a run starts (202, or 200 with `?wait=true`; one run recorded) exactly when the body is
+/// none or a JSON object and the trigger asked for is valid (an admin's run is `manual`
+/// whatever it asks); otherwise the core's 400 and no run.
 #[test]
 fn the_worker_starts_a_run_only_for_valid_input() -> Result<()> {
     let stage = Stage::start()?;
@@ -761,9 +771,13 @@ fn the_worker_starts_a_run_only_for_valid_input() -> Result<()> {
         }),
         2 => body_bytes(),
     ];
-    let strategy = (query(), body, extra_headers());
-    stage.check_all(strategy, |stage, (query, body, extra)| {
-        let mut headers = secret_headers(&stage.env);
+    let strategy = (any::<bool>(), query(), body, extra_headers());
+    stage.check_all(strategy, |stage, (by_admin, query, body, extra)| {
+        let mut headers = if by_admin {
+            admin_headers(&stage.env)
+        } else {
+            secret_headers(&stage.env)
+        };
         headers.extend(extra);
         let path = format!("music-queue-worker?{query}");
         let url =
@@ -780,7 +794,7 @@ fn the_worker_starts_a_run_only_for_valid_input() -> Result<()> {
             .query_pairs()
             .find(|(name, _)| name == "trigger")
             .map(|(_, value)| value.into_owned());
-        match music_core::run::RunTrigger::from_request(false, asked.as_deref(), &body) {
+        match music_core::run::RunTrigger::from_request(by_admin, asked.as_deref(), &body) {
             Ok(trigger) => {
                 sane(&reply)?;
                 prop_assert!(
