@@ -97,23 +97,26 @@ impl World {
         Key::User(jwt)
     }
 
-    async fn call(&self, method: Method, path: &str, key: &Key, body: Option<Value>) -> Answer {
-        match self.functions.call(method, path, key, body).await {
-            Ok(answer) => answer,
-            Err(error) => panic!("{path}: {error:#}"),
-        }
+    async fn call(
+        &self,
+        method: Method,
+        path: &str,
+        key: &Key,
+        body: Option<Value>,
+    ) -> Result<Answer> {
+        self.functions.call(method, path, key, body).await
     }
 
-    async fn ask(&self, key: &Key, body: Value) -> Answer {
+    async fn ask(&self, key: &Key, body: Value) -> Result<Answer> {
         self.call(Method::POST, ASK, key, Some(body)).await
     }
 
-    async fn run_worker(&self, key: &Key) -> Answer {
+    async fn run_worker(&self, key: &Key) -> Result<Answer> {
         let path = format!("{WORKER}?wait=true");
         self.call(Method::POST, &path, key, None).await
     }
 
-    async fn probe(&self) -> Answer {
+    async fn probe(&self) -> Result<Answer> {
         self.call(Method::POST, STATUS, &Key::Secret, None).await
     }
 
@@ -157,7 +160,7 @@ impl World {
                         pause_reason = null where name = 'default';",
             )
             .await?;
-        expect_status(&self.probe().await, 200)?;
+        expect_status(&self.probe().await?, 200)?;
         wait_for_runs_to_finish(&self.db).await?;
         sql::drop_users(&self.db, &self.users).await?;
         for (job, active) in &self.cron_was_active {
@@ -177,7 +180,7 @@ async fn drive_the_usual_paths(world: &mut World) -> Result<()> {
             &user,
             Some(json!({"emotion": "joy", "context": "a security walk"})),
         )
-        .await;
+        .await?;
     ensure!(
         matches!(asked.status, 200 | 202),
         "{} {}",
@@ -189,15 +192,15 @@ async fn drive_the_usual_paths(world: &mut World) -> Result<()> {
         .unwrap_or_default()
         .to_owned();
     if asked.status == 202 {
-        world.run_worker(&Key::Secret).await;
+        world.run_worker(&Key::Secret).await?;
     }
     let status = world.wait_finished(&id).await?;
     ensure!(status == "completed", "the walk's request ended {status}");
     let read = format!("{ASK}?request_id={id}");
-    expect_status(&world.call(Method::GET, &read, &user, None).await, 200)?;
+    expect_status(&world.call(Method::GET, &read, &user, None).await?, 200)?;
     let stranger = world.user().await?;
-    expect_status(&world.call(Method::GET, &read, &stranger, None).await, 404)?;
-    expect_status(&world.ask(&user, json!({"emotion": "nope"})).await, 400)?;
+    expect_status(&world.call(Method::GET, &read, &stranger, None).await?, 404)?;
+    expect_status(&world.ask(&user, json!({"emotion": "nope"})).await?, 400)?;
 
     let now = chrono::Utc::now().timestamp();
     let forged_admin = world.remember(
@@ -228,9 +231,9 @@ async fn drive_the_usual_paths(world: &mut World) -> Result<()> {
         &Key::Anon,
         &Key::Publishable,
     ] {
-        world.run_worker(key).await;
-        world.call(Method::POST, STATUS, key, None).await;
-        world.ask(key, json!({"emotion": "calm"})).await;
+        world.run_worker(key).await?;
+        world.call(Method::POST, STATUS, key, None).await?;
+        world.ask(key, json!({"emotion": "calm"})).await?;
     }
     let admin_id = sql::new_user(&world.db).await?;
     world.users.push(admin_id);
@@ -238,8 +241,8 @@ async fn drive_the_usual_paths(world: &mut World) -> Result<()> {
         "an admin's JWT",
         user_token(&admin_id.to_string(), Some("admin")),
     );
-    expect_status(&world.run_worker(&admin).await, 200)?;
-    expect_status(&world.run_worker(&Key::ServiceRole).await, 200)?;
+    expect_status(&world.run_worker(&admin).await?, 200)?;
+    expect_status(&world.run_worker(&Key::ServiceRole).await?, 200)?;
 
     let token = world.callback_token(&id).await?;
     let callback = |query: String| format!("{WORKER}/callback?{query}");
@@ -260,14 +263,14 @@ async fn drive_the_usual_paths(world: &mut World) -> Result<()> {
                 &Key::Nothing,
                 Some(body.clone()),
             )
-            .await;
+            .await?;
     }
     // A signed-in user who is not in auth.users: the enqueue fails in the database.
     let ghost = world.remember(
         "a ghost user's JWT",
         user_token(&Uuid::new_v4().to_string(), None),
     );
-    let answer = world.ask(&ghost, json!({"emotion": "sad"})).await;
+    let answer = world.ask(&ghost, json!({"emotion": "sad"})).await?;
     ensure!(
         answer.status >= 400,
         "a ghost user's request: {}",
@@ -283,9 +286,9 @@ async fn drive_provider_failures(world: &mut World) -> Result<()> {
         .sim
         .settings(json!({"api_keys": ["a-key-the-stack-does-not-have"]}))
         .await?;
-    world.probe().await;
-    world.ask(&user, json!({"emotion": "anger"})).await;
-    world.run_worker(&Key::Secret).await;
+    world.probe().await?;
+    world.ask(&user, json!({"emotion": "anger"})).await?;
+    world.run_worker(&Key::Secret).await?;
 
     world.sim.reset().await?;
     world
@@ -305,11 +308,11 @@ async fn drive_provider_failures(world: &mut World) -> Result<()> {
             {"kind": "non_json", "body": echo, "endpoint": "record_info", "count": 1},
         ]))
         .await?;
-    world.probe().await;
-    world.probe().await;
+    world.probe().await?;
+    world.probe().await?;
     for _ in 0..2 {
-        let asked = world.ask(&user, json!({"emotion": "energetic"})).await;
-        world.run_worker(&Key::Secret).await;
+        let asked = world.ask(&user, json!({"emotion": "energetic"})).await?;
+        world.run_worker(&Key::Secret).await?;
         if let Some(id) = asked.json["request_id"].as_str() {
             world
                 .db
@@ -321,7 +324,7 @@ async fn drive_provider_failures(world: &mut World) -> Result<()> {
                 .await?;
         }
     }
-    world.run_worker(&Key::Secret).await;
+    world.run_worker(&Key::Secret).await?;
     world.sim.clear_faults().await?;
     // The echo reached the stored error texts (masked), so the scan below has looked at a
     // path where the key was in the provider's answer.
