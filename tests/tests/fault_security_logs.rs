@@ -580,3 +580,18 @@ async fn wait_for_runs_to_finish(db: &Client) -> Result<()> {
     }
     anyhow::bail!("a worker run is still running after 15 s")
 }
+
+#[test]
+fn the_scan_finds_a_secret_or_a_token_and_names_it_without_showing_it() {
+    let secrets = [Secret {
+        name: "the Suno key".into(),
+        value: "sim-suno-key".into(),
+    }];
+    let token = "0123456789abcdef0123456789abcdef0123456789abcdef".to_owned();
+    let tokens = HashSet::from([token.clone()]);
+    let text = format!("fine\nauthorization: Bearer sim-suno-key\n/callback?token={token}&x\n");
+    let hits = find("a.log", &text, &secrets, &tokens);
+    assert_eq!(hits, ["a.log:2: the Suno key", "a.log:3: a callback token"]);
+    let masked = "Bearer sim-*** token=0123***";
+    assert!(find("a.log", masked, &secrets, &tokens).is_empty());
+}
