@@ -134,7 +134,31 @@ impl Functions {
         extra: &[(&str, &str)],
     ) -> Result<Answer> {
         let url = format!("{}/functions/v1/{path}", self.env.url);
-        let mut request = self.http.request(method.clone(), &url);
+        self.send(method, &url, key, body, extra).await
+    }
+
+    /// Sends `method` to `/rest/v1/<path>` (PostgREST behind the gateway, e.g.
+    /// `rpc/music_queue_stats` or `my_music_requests?id=eq.…`) as `key`, as supabase-js would.
+    pub async fn rest(
+        &self,
+        method: Method,
+        path: &str,
+        key: &Key,
+        body: Option<Value>,
+    ) -> Result<Answer> {
+        let url = format!("{}/rest/v1/{path}", self.env.url);
+        self.send(method, &url, key, body, &[]).await
+    }
+
+    async fn send(
+        &self,
+        method: Method,
+        url: &str,
+        key: &Key,
+        body: Option<Value>,
+        extra: &[(&str, &str)],
+    ) -> Result<Answer> {
+        let mut request = self.http.request(method.clone(), url);
         for (name, value) in key.headers(&self.env) {
             request = request.header(name, value);
         }
@@ -229,6 +253,18 @@ impl StackSim {
         let list = self
             .send(Method::GET, &format!("/requests?endpoint={endpoint}"), None)
             .await?;
+        Ok(list.as_array().cloned().unwrap_or_default())
+    }
+
+    /// Every request received, on any path.
+    pub async fn all_requests(&self) -> Result<Vec<Value>> {
+        let list = self.send(Method::GET, "/requests", None).await?;
+        Ok(list.as_array().cloned().unwrap_or_default())
+    }
+
+    /// Every callback delivery attempt so far (stage, url, outcome, body).
+    pub async fn callbacks(&self) -> Result<Vec<Value>> {
+        let list = self.send(Method::GET, "/callbacks", None).await?;
         Ok(list.as_array().cloned().unwrap_or_default())
     }
 

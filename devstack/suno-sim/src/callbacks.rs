@@ -4,6 +4,7 @@
 //! Options are read when a stage is reached, so changing them affects running tasks.
 
 use crate::config::CallbackOptions;
+use crate::recorder::mask_url_token;
 use crate::render;
 use crate::state::{CallbackRecord, Sim};
 use crate::timeline::Phase;
@@ -105,7 +106,7 @@ async fn deliver(sim: &Sim, task_id: &str, phase: Phase, opts: &CallbackOptions)
             task_id: task_id.to_owned(),
             stage,
             attempt,
-            url: url.clone(),
+            url: mask_url_token(&url),
             delivered,
             http_status: result.as_ref().ok().copied(),
             error: result.err(),

@@ -117,12 +117,35 @@ fn mask(value: &str) -> String {
     format!("{scheme} {head}***").trim_start().to_owned()
 }
 
+/// The body as JSON (or text), with the callback URL's token masked like the key: the
+/// log shows what was asked for, not the credential the callback will carry.
 fn body_json(body: &[u8]) -> Value {
     if body.is_empty() {
         return Value::Null;
     }
-    serde_json::from_slice(body)
-        .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(body).into_owned()))
+    let mut json = serde_json::from_slice(body)
+        .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(body).into_owned()));
+    if let Some(url) = json.get_mut("callBackUrl") {
+        if let Some(text) = url.as_str() {
+            *url = Value::String(mask_url_token(text));
+        }
+    }
+    json
+}
+
+/// `url` with the value of its `token` query parameter masked as [`mask`] masks a key.
+pub(crate) fn mask_url_token(url: &str) -> String {
+    let Some((base, query)) = url.split_once('?') else {
+        return url.to_owned();
+    };
+    let pairs: Vec<String> = query
+        .split('&')
+        .map(|pair| match pair.strip_prefix("token=") {
+            Some(token) => format!("token={}", mask(token)),
+            None => pair.to_owned(),
+        })
+        .collect();
+    format!("{base}?{}", pairs.join("&"))
 }
 
 #[cfg(test)]
@@ -133,6 +156,11 @@ mod tests {
     fn masks_keys() {
         assert_eq!(mask("Bearer sim-suno-key"), "Bearer sim-***");
         assert_eq!(mask("abc"), "abc***");
+        assert_eq!(
+            mask_url_token("http://h/cb?request_id=r&token=0123456789abcdef&x=1"),
+            "http://h/cb?request_id=r&token=0123***&x=1"
+        );
+        assert_eq!(mask_url_token("http://h/cb"), "http://h/cb");
     }
 
     #[test]

@@ -25,7 +25,8 @@ pub struct Sent {
     pub elapsed_ms: u64,
 }
 
-/// Sends a provider request built by the core, giving up after `timeout_ms`.
+/// Sends a provider request built by the core, giving up after `timeout_ms`. The answer
+/// comes back without the request's secrets ([`Reply::without`]).
 pub async fn send(request: &HttpRequest, timeout_ms: u64) -> Sent {
     let headers: Vec<(&str, &str)> = request
         .headers
@@ -33,14 +34,18 @@ pub async fn send(request: &HttpRequest, timeout_ms: u64) -> Sent {
         .map(|(n, v)| (n.as_str(), v.as_str()))
         .collect();
     let method = request.method.as_str();
-    send_raw(
+    let sent = send_raw(
         method,
         &request.url,
         &headers,
         request.body.as_deref(),
         timeout_ms,
     )
-    .await
+    .await;
+    Sent {
+        reply: sent.reply.without(&request.secrets()),
+        ..sent
+    }
 }
 
 /// Sends any request (`method`, `url`, `headers`, an optional text body), giving up after

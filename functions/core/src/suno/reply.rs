@@ -72,6 +72,30 @@ impl Reply {
         }
     }
 
+    /// This reply with every one of `secrets` in the body replaced by `***`. A provider (or
+    /// a proxy in front of it) may echo the request's headers or body in an error page, and
+    /// the text of an error is logged and stored; scrubbed here, as the answer comes in,
+    /// none of those places can show what the request carried ([`super::HttpRequest::secrets`]).
+    pub fn without<S: AsRef<str>>(self, secrets: &[S]) -> Reply {
+        match self {
+            Reply::Answer {
+                status,
+                retry_after,
+                mut body,
+            } => {
+                for secret in secrets.iter().map(|s| s.as_ref().as_bytes()) {
+                    body = replace_all(&body, secret, b"***");
+                }
+                Reply::Answer {
+                    status,
+                    retry_after,
+                    body,
+                }
+            }
+            lost => lost,
+        }
+    }
+
     /// The answer of a `record-info` call, for [`crate::poll::decide_poll`].
     pub fn read_task(&self) -> PollResult {
         match self {
@@ -88,6 +112,23 @@ impl Reply {
             credits,
         }
     }
+}
+
+/// `haystack` with every occurrence of `needle` replaced by `with` (an empty needle
+/// changes nothing).
+fn replace_all(haystack: &[u8], needle: &[u8], with: &[u8]) -> Vec<u8> {
+    if needle.is_empty() {
+        return haystack.to_vec();
+    }
+    let mut out = Vec::with_capacity(haystack.len());
+    let mut rest = haystack;
+    while let Some(at) = rest.windows(needle.len()).position(|w| w == needle) {
+        out.extend_from_slice(&rest[..at]);
+        out.extend_from_slice(with);
+        rest = &rest[at + needle.len()..];
+    }
+    out.extend_from_slice(rest);
+    out
 }
 
 /// Maps a failed Deno `fetch` to a [`TransportFailure`] (see the module docs).
@@ -126,6 +167,27 @@ mod tests {
             retry_after: retry_after.map(str::to_owned),
             body: body.as_bytes().to_vec(),
         }
+    }
+
+    #[test]
+    fn an_echoed_key_or_token_never_reaches_the_error_text() {
+        let echo =
+            "bad gateway; Authorization: Bearer sk-live-1; callback token=t0k3n&x, sk-live-1";
+        let reply = answer(502, None, echo).without(&["sk-live-1", "t0k3n"]);
+        let error = reply.read(Endpoint::Credit, parse_credit).unwrap_err();
+        assert!(!error.message.contains("sk-live-1"), "{}", error.message);
+        assert!(!error.message.contains("t0k3n"), "{}", error.message);
+        assert!(error.message.contains("Bearer ***"), "{}", error.message);
+
+        let envelope = r#"{"code": 500, "msg": "key sk-live-1 rejected"}"#;
+        let reply = answer(200, None, envelope).without(&["sk-live-1"]);
+        let error = reply.read(Endpoint::Generate, parse_generate).unwrap_err();
+        assert!(!error.message.contains("sk-live-1"), "{}", error.message);
+
+        let lost = Reply::Lost(TransportFailure::NotSent);
+        assert_eq!(lost.clone().without(&["x"]), lost);
+        let untouched = answer(200, None, "{}");
+        assert_eq!(untouched.clone().without(&[""]), untouched);
     }
 
     #[test]

@@ -98,6 +98,37 @@ fn serialize_masked<S: serde::Serializer>(
     masked(headers).serialize(serializer)
 }
 
+impl HttpRequest {
+    /// What this request carries that must never be written down: the key, and for a submit
+    /// the callback URL's token. A provider error page may echo them back, and error texts
+    /// end up in logs, events and the stored status (see [`super::Reply::without`]).
+    pub fn secrets(&self) -> Vec<String> {
+        let key = self
+            .headers
+            .iter()
+            .filter(|(name, _)| name.eq_ignore_ascii_case("authorization"))
+            .filter_map(|(_, value)| value.strip_prefix("Bearer "))
+            .map(str::to_owned);
+        let body: Option<serde_json::Value> = self
+            .body
+            .as_deref()
+            .and_then(|body| serde_json::from_str(body).ok());
+        let token = body
+            .as_ref()
+            .and_then(|body| body["callBackUrl"].as_str())
+            .and_then(|url| url.split_once('?'))
+            .and_then(|(_, query)| {
+                query
+                    .split('&')
+                    .find_map(|pair| pair.strip_prefix("token="))
+                    .map(str::to_owned)
+            });
+        key.chain(token)
+            .filter(|secret| !secret.is_empty())
+            .collect()
+    }
+}
+
 impl fmt::Debug for HttpRequest {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let headers = masked(&self.headers);
@@ -234,6 +265,27 @@ mod tests {
 
     fn api() -> SunoApi {
         SunoApi::new("https://api.sunoapi.org/", "sk-test")
+    }
+
+    #[test]
+    fn a_requests_secrets_are_its_key_and_its_callback_token() {
+        let params = GenerateParams {
+            model: Model::V4,
+            custom_mode: false,
+            instrumental: false,
+            prompt: "calm, token=not-this-one".into(),
+            style: None,
+            title: None,
+        };
+        let url =
+            "https://p.example/functions/v1/music-queue-worker/callback?request_id=r&token=abc123";
+        assert_eq!(
+            api().generate(&params, url).secrets(),
+            ["sk-test", "abc123"]
+        );
+        assert_eq!(api().credit().secrets(), ["sk-test"]);
+        assert_eq!(api().record_info("t").secrets(), ["sk-test"]);
+        assert!(SunoApi::new("https://x", "").credit().secrets().is_empty());
     }
 
     fn header<'a>(request: &'a HttpRequest, name: &str) -> Option<&'a str> {
