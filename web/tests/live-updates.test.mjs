@@ -5,7 +5,16 @@
 import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { addUser, ARTIFACTS, eventually, launch, literal, signedIn, sql, sqlValue } from "./stack.mjs";
+import {
+  addUser,
+  ARTIFACTS,
+  eventually,
+  launch,
+  literal,
+  signedIn,
+  sql,
+  sqlValue,
+} from "./stack.mjs";
 
 const PAUSE_REASON = "live tests: nothing is claimed but by the test";
 
@@ -44,21 +53,30 @@ function complete(id) {
        select public.complete_music_request(c.id, c.lease_token, ${literal(result)}::jsonb)
          from public.claim_music_request(${literal(id)}, 'live-test', 600) c;
        select public.pause_music_queue(${literal(PAUSE_REASON)})`);
-  assert.equal(sqlValue(`select status from public.music_generation_queue where id = ${literal(id)}`), "completed");
+  assert.equal(
+    sqlValue(`select status from public.music_generation_queue where id = ${literal(id)}`),
+    "completed",
+  );
 }
 
 /** The errors of the page's websockets to Realtime, as Chromium words them. */
 function realtimeSocketErrors(page) {
   const errors = [];
   page.on("websocket", (socket) => {
-    if (socket.url().includes("/realtime/v1/websocket")) socket.on("socketerror", (e) => errors.push(e));
+    if (socket.url().includes("/realtime/v1/websocket")) {
+      socket.on("socketerror", (e) => errors.push(e));
+    }
   });
   return errors;
 }
 
 /** Waits for a websocket to Realtime that the gateway refused (404), not one left hanging. */
 const refused = (errors, timeoutMs) =>
-  eventually("a refused Realtime websocket", () => errors.some((e) => /response code: 404/.test(e)), timeoutMs);
+  eventually(
+    "a refused Realtime websocket",
+    () => errors.some((e) => /response code: 404/.test(e)),
+    timeoutMs,
+  );
 
 /** Marks the document, so a reload (a new document) is seen. */
 const markDocument = (page) => page.evaluate("window.sameDocument = true");
@@ -92,9 +110,15 @@ test("the request page polls when Realtime is refused, and shows the completion 
   await page.context().close();
 });
 
+/** The panel's count of completed requests, as shown. */
+const shownCompleted = async (page) =>
+  Number(await page.getByTestId("count-completed").locator("dd").textContent());
+
 test("the admin panel polls when Realtime is refused, and shows the completion without a reload", async () => {
-  const id = sqlValue(`select public.enqueue_music_request(p_emotion => 'energetic', p_intensity => 0.6,
-                         p_context => 'live test', p_user_id => ${literal(user.id)}) ->> 'id'`);
+  const id = sqlValue(
+    `select public.enqueue_music_request(p_emotion => 'energetic', p_intensity => 0.6,
+       p_context => 'live test', p_user_id => ${literal(user.id)}) ->> 'id'`,
+  );
   const page = await signedIn(browser, admin, "/admin/music-queue");
   // The socket retries (after 1, 2, 5, then every 10 s): the next refusal is seen.
   const socketErrors = realtimeSocketErrors(page);
@@ -104,15 +128,18 @@ test("the admin panel polls when Realtime is refused, and shows the completion w
 
   await page.getByLabel("Rechercher (émotion ou id)").fill(id);
   await page.locator(`tr[data-id="${id}"][data-status="pending"]`).waitFor();
-  const completedBefore = Number(await page.getByTestId("count-completed").locator("dd").textContent());
+  const completedBefore = await shownCompleted(page);
   await refused(socketErrors, 15_000);
 
   await markDocument(page);
   complete(id);
   // One poll period, and the time the reads take.
   await page.locator(`tr[data-id="${id}"][data-status="completed"]`).waitFor({ timeout: 20_000 });
-  await eventually("the completed count to grow", async () =>
-    Number(await page.getByTestId("count-completed").locator("dd").textContent()) > completedBefore, 15_000);
+  await eventually(
+    "the completed count to grow",
+    async () => (await shownCompleted(page)) > completedBefore,
+    15_000,
+  );
   assert.ok(await sameDocument(page), "the panel was not reloaded");
   await page.screenshot({ path: join(ARTIFACTS, "live-panel-polling.png"), fullPage: true });
   await page.context().close();

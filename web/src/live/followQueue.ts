@@ -1,13 +1,23 @@
 // The loop behind `useLiveQueue`, apart from React and supabase-js so that
 // its timers can be tested: listen to the queue's changes, read again on
 // each, and poll at the pace the live mode asks for.
-import { type ChannelSignal, type LiveMode, type LiveTiming, nextMode, readEvery, readOnEntering } from "./liveMode";
+import {
+  type ChannelSignal,
+  type LiveMode,
+  type LiveTiming,
+  nextMode,
+  readEvery,
+  readOnEntering,
+} from "./liveMode";
 
 /**
  * Starts listening to the queue: `onChange` on every change of a row,
  * `onSignal` on every status of the channel. Returns how to stop.
  */
-export type QueueFeed = (onChange: () => void, onSignal: (signal: ChannelSignal) => void) => () => void;
+export type QueueFeed = (
+  onChange: () => void,
+  onSignal: (signal: ChannelSignal) => void,
+) => () => void;
 
 export interface FollowOptions {
   timing: LiveTiming;

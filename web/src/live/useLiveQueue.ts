@@ -20,7 +20,12 @@ function queueChanges(filter: string | undefined): QueueFeed {
       .channel(`music-queue-${++channels}`)
       .on(
         "postgres_changes",
-        { event: "*", schema: "public", table: "music_generation_queue", ...(filter && { filter }) },
+        {
+          event: "*",
+          schema: "public",
+          table: "music_generation_queue",
+          ...(filter && { filter }),
+        },
         // The payload is not trusted: the page reads again, through RLS.
         onChange,
       )
