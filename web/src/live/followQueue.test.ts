@@ -26,6 +26,7 @@ function follow() {
   const stop = followQueue(start, {
     timing: { pollMs: 2_000, liveMs: 30_000 },
     deadlineMs: 4_000,
+    changeGapMs: 500,
     read,
     onMode: (mode) => modes.push(mode),
   });
@@ -62,18 +63,33 @@ describe("following the queue", () => {
     expect(modes).toEqual(["polling"]);
   });
 
-  it("reads on every change, and seldom on a timer while live", () => {
+  it("reads for a change at once, and seldom on a timer while live", () => {
     const { feed, read, modes } = follow();
     feed.signal("SUBSCRIBED");
     expect(read).toHaveBeenCalledTimes(1);
     feed.change();
+    expect(read).toHaveBeenCalledTimes(2);
+    vi.advanceTimersByTime(29_999);
+    expect(read).toHaveBeenCalledTimes(2);
+    vi.advanceTimersByTime(1);
+    expect(read).toHaveBeenCalledTimes(3);
+    expect(modes).toEqual(["live"]);
+  });
+
+  it("reads a burst of changes once at once and once at the end of the gap", () => {
+    const { feed, read } = follow();
+    feed.signal("SUBSCRIBED");
+    read.mockClear();
+    for (let n = 0; n < 20; n++) {
+      feed.change();
+      vi.advanceTimersByTime(10);
+    }
+    expect(read).toHaveBeenCalledTimes(1);
+    vi.advanceTimersByTime(300);
+    expect(read).toHaveBeenCalledTimes(2);
+    vi.advanceTimersByTime(2_000);
     feed.change();
     expect(read).toHaveBeenCalledTimes(3);
-    vi.advanceTimersByTime(29_999);
-    expect(read).toHaveBeenCalledTimes(3);
-    vi.advanceTimersByTime(1);
-    expect(read).toHaveBeenCalledTimes(4);
-    expect(modes).toEqual(["live"]);
   });
 
   it("polls again when the channel drops, and slows down when it is back", () => {
@@ -93,6 +109,9 @@ describe("following the queue", () => {
   it("stops everything when stopped", () => {
     const { feed, read, modes, stop } = follow();
     feed.signal("TIMED_OUT");
+    feed.change();
+    feed.change();
+    read.mockClear();
     stop();
     feed.change();
     feed.signal("SUBSCRIBED");

@@ -23,6 +23,11 @@ export interface FollowOptions {
   timing: LiveTiming;
   /** How long the channel may take to come up before the page polls. */
   deadlineMs: number;
+  /**
+   * The least time between two reads for changes: a worker run changes many
+   * rows at once, and one read after the burst shows them all.
+   */
+  changeGapMs: number;
   /** Reads again what the page shows. */
   read: () => void;
   /** Told of every change of mode. */
@@ -30,10 +35,15 @@ export interface FollowOptions {
 }
 
 /** Follows the queue through `feed` until the returned function is called. */
-export function followQueue(feed: QueueFeed, { timing, deadlineMs, read, onMode }: FollowOptions) {
+export function followQueue(
+  feed: QueueFeed,
+  { timing, deadlineMs, changeGapMs, read, onMode }: FollowOptions,
+) {
   let mode: LiveMode = "connecting";
   let stopped = false;
   let poll: ReturnType<typeof setInterval> | undefined;
+  let lastChangeRead = -Infinity;
+  let pendingChangeRead: ReturnType<typeof setTimeout> | undefined;
 
   const signal = (received: ChannelSignal) => {
     const next = nextMode(mode, received);
@@ -48,13 +58,26 @@ export function followQueue(feed: QueueFeed, { timing, deadlineMs, read, onMode 
     onMode(mode);
   };
 
-  const stopFeed = feed(() => {
-    if (!stopped) read();
-  }, signal);
+  // The first change is read at once; those that follow within the gap, by
+  // one read at its end.
+  const changed = () => {
+    if (stopped || pendingChangeRead !== undefined) return;
+    const readChange = () => {
+      pendingChangeRead = undefined;
+      lastChangeRead = Date.now();
+      read();
+    };
+    const wait = lastChangeRead + changeGapMs - Date.now();
+    if (wait <= 0) readChange();
+    else pendingChangeRead = setTimeout(readChange, wait);
+  };
+
+  const stopFeed = feed(changed, signal);
   const deadline = setTimeout(() => signal("DEADLINE"), deadlineMs);
   return () => {
     stopped = true;
     clearTimeout(deadline);
+    clearTimeout(pendingChangeRead);
     clearInterval(poll);
     stopFeed();
   };

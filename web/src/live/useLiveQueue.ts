@@ -8,6 +8,8 @@ import type { ChannelSignal, LiveMode } from "./liveMode";
 
 /** A channel that has not come up by then is taken as absent, and the page polls. */
 const SUBSCRIBE_DEADLINE_MS = 4_000;
+/** Changes within this gap of the last read for one are read together, at its end. */
+const CHANGE_GAP_MS = 500;
 
 // Each hook gets a topic of its own: supabase-js hands back an existing
 // channel of the same topic, which may be one an unmount is removing.
@@ -63,6 +65,7 @@ export function useLiveQueue(
     return followQueue(queueChanges(filter), {
       timing: { pollMs, liveMs },
       deadlineMs: SUBSCRIBE_DEADLINE_MS,
+      changeGapMs: CHANGE_GAP_MS,
       read: () => latestRead.current(),
       onMode: setMode,
     });
