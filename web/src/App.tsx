@@ -66,7 +66,7 @@ export function App() {
           ? <SignIn />
           : path === ADMIN_PATH
           ? <MusicQueueAdmin session={session} />
-          : <RequestPage />}
+          : <RequestPage userId={session.user.id} />}
       </main>
     </>
   );

@@ -107,6 +107,10 @@ const labels = {
     en: "Generation failed; here is a fallback track.",
   },
   myRequests: { fr: "Mes demandes", en: "My requests" },
+  // How the page keeps up with the queue (live/LiveModeBadge.tsx).
+  liveUpdates: { fr: "En direct", en: "Live" },
+  liveConnecting: { fr: "Connexion au direct…", en: "Connecting live…" },
+  refreshingEvery: { fr: "Actualisé toutes les", en: "Refreshing every" },
 } as const;
 
 export type LabelKey = keyof typeof labels;

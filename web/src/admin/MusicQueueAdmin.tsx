@@ -6,7 +6,8 @@ import type { Session } from "@supabase/supabase-js";
 import { isAdmin } from "../auth/useSession";
 import { useI18n } from "../i18n";
 import { usePublicStatus } from "../status/SunoServiceStatus";
-import { supabase } from "../supabase";
+import { LiveModeBadge } from "../live/LiveModeBadge";
+import { useLiveQueue } from "../live/useLiveQueue";
 import {
   ApiError,
   fetchQueueSettings,
@@ -25,9 +26,10 @@ import { QueueControls } from "./QueueControls";
 import { RequestDetails } from "./RequestDetails";
 import { RequestList } from "./RequestList";
 
-const REFRESH_MS = 10_000;
-// Realtime is used where the project has it (hosted); the local stack has none.
-const REALTIME = import.meta.env.VITE_SUPABASE_REALTIME === "true";
+// Without Realtime the panel reads again every 10 s; with it, on every change
+// of the queue, and every minute for the worker runs no queue event announces.
+const POLL_MS = 10_000;
+const LIVE_MS = 60_000;
 
 interface Panel {
   stats: Stats;
@@ -74,22 +76,8 @@ export function MusicQueueAdmin({ session }: { session: Session }) {
     void load();
   }, [admin, load, version]);
 
-  useEffect(() => {
-    if (!admin) return;
-    const timer = window.setInterval(() => setVersion((v) => v + 1), REFRESH_MS);
-    if (!REALTIME) return () => window.clearInterval(timer);
-    const channel = supabase.channel("music-queue-admin")
-      .on(
-        "postgres_changes",
-        { event: "*", schema: "public", table: "music_generation_queue" },
-        () => setVersion((v) => v + 1),
-      )
-      .subscribe();
-    return () => {
-      window.clearInterval(timer);
-      void supabase.removeChannel(channel);
-    };
-  }, [admin]);
+  const reread = useCallback(() => setVersion((v) => v + 1), []);
+  const live = useLiveQueue({ read: reread, pollMs: POLL_MS, liveMs: LIVE_MS, enabled: admin });
 
   if (refused) {
     return (
@@ -120,7 +108,12 @@ export function MusicQueueAdmin({ session }: { session: Session }) {
   return (
     <div className="admin">
       {error && <p role="alert" className="error">{error}</p>}
-      <Overview stats={panel.stats} provider={provider.status} runs={panel.runs} />
+      <Overview
+        stats={panel.stats}
+        provider={provider.status}
+        runs={panel.runs}
+        live={<LiveModeBadge mode={live} pollMs={POLL_MS} />}
+      />
       <QueueControls settings={panel.settings} onChanged={changed} />
       {openId && <RequestDetails id={openId} version={version} onClose={() => setOpenId(null)} />}
       <RequestList version={version} onOpen={setOpenId} onChanged={changed} />

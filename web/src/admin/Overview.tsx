@@ -1,5 +1,6 @@
 // The overview: live counts, the provider's status, success rates, mean
 // processing time, error spikes and the last worker runs.
+import type { ReactNode } from "react";
 import { useI18n } from "../i18n";
 import { StatusBadge } from "../status/SunoServiceStatus";
 import type { PublicStatus } from "../status/providerState";
@@ -8,16 +9,21 @@ import { dateTime, duration, percent } from "./format";
 import { SummaryLine } from "./SummaryLine";
 
 export function Overview(
-  { stats, provider, runs }: {
+  { stats, provider, runs, live }: {
     stats: Stats;
     provider: PublicStatus | null;
     runs: WorkerRun[];
+    /** How the panel keeps up (live or polling), shown by the title. */
+    live: ReactNode;
   },
 ) {
   const { t, lang } = useI18n();
   return (
     <section aria-labelledby="overview-title" className="card">
-      <h2 id="overview-title">{t("overview")}</h2>
+      <div className="card-head">
+        <h2 id="overview-title">{t("overview")}</h2>
+        {live}
+      </div>
       <dl className="counts">
         {[...STATUSES, "cancelled" as const].map((status) => (
           <div key={status} className={`count count-${status}`} data-testid={`count-${status}`}>

@@ -1,14 +1,19 @@
 // The request page: pick an emotion and an intensity, add some context, send
 // it to `emotion-music-ai`, then watch the request go queued → processing →
 // completed (two players) or failed (the fallback track).
-import { useEffect, useState, type FormEvent } from "react";
+import { useCallback, useEffect, useRef, useState, type FormEvent } from "react";
 import { useI18n } from "../i18n";
+import { LiveModeBadge } from "../live/LiveModeBadge";
+import { useLiveQueue } from "../live/useLiveQueue";
 import { supabase } from "../supabase";
 import { type RequestDetail, type Track, TRACK_COLUMNS } from "../admin/api";
 import { EMOTIONS } from "../emotions";
 import { Players, trackAsClip } from "./Players";
 
+// Without Realtime the page reads the request every 2 s; with it, on each
+// change of the user's requests, and every 30 s in case an event was lost.
 const POLL_MS = 2_000;
+const LIVE_MS = 30_000;
 
 /** The function's answer: 200 processing, or 202 queued with a position. */
 interface Ticket {
@@ -23,7 +28,7 @@ type Watched = Pick<
   "id" | "status" | "result" | "fallback_track_id" | "error_message"
 >;
 
-export function RequestPage() {
+export function RequestPage({ userId }: { userId: string }) {
   const { t, emotion: emotionName } = useI18n();
   const [emotion, setEmotion] = useState("calm");
   const [intensity, setIntensity] = useState(0.5);
@@ -83,35 +88,40 @@ export function RequestPage() {
         {error && <p role="alert" className="error">{error}</p>}
         <button type="submit" disabled={busy}>{t("send")}</button>
       </form>
-      {ticket && <WatchRequest key={ticket.request_id} ticket={ticket} />}
+      {ticket && <WatchRequest key={ticket.request_id} ticket={ticket} userId={userId} />}
     </div>
   );
 }
 
 /** Follows one request from the user's own rows until it is finished. */
-function WatchRequest({ ticket }: { ticket: Ticket }) {
+function WatchRequest({ ticket, userId }: { ticket: Ticket; userId: string }) {
   const { t } = useI18n();
   const [row, setRow] = useState<Watched | null>(null);
   const [fallback, setFallback] = useState<Track | null>(null);
   const finished = row?.status === "completed" || row?.status === "failed";
+  // Reads may overlap (an event and a poll): only the latest one's answer counts.
+  const lastRead = useRef(0);
+
+  const read = useCallback(async () => {
+    const readNumber = ++lastRead.current;
+    const { data } = await supabase.from("my_music_requests")
+      .select("id,status,result,fallback_track_id,error_message")
+      .eq("id", ticket.request_id)
+      .maybeSingle();
+    if (readNumber === lastRead.current && data) setRow(data as Watched);
+  }, [ticket.request_id]);
 
   useEffect(() => {
-    if (finished) return;
-    let stopped = false;
-    const poll = async () => {
-      const { data } = await supabase.from("my_music_requests")
-        .select("id,status,result,fallback_track_id,error_message")
-        .eq("id", ticket.request_id)
-        .maybeSingle();
-      if (!stopped && data) setRow(data as Watched);
-    };
-    void poll();
-    const timer = window.setInterval(poll, POLL_MS);
-    return () => {
-      stopped = true;
-      window.clearInterval(timer);
-    };
-  }, [ticket.request_id, finished]);
+    void read();
+  }, [read]);
+
+  const live = useLiveQueue({
+    filter: `user_id=eq.${userId}`,
+    read: () => void read(),
+    pollMs: POLL_MS,
+    liveMs: LIVE_MS,
+    enabled: !finished,
+  });
 
   useEffect(() => {
     if (!row?.fallback_track_id) return;
@@ -128,6 +138,7 @@ function WatchRequest({ ticket }: { ticket: Ticket }) {
         </span>
       </h2>
       <p className="muted mono">{ticket.request_id}</p>
+      {!finished && <LiveModeBadge mode={live} pollMs={POLL_MS} />}
       {status === "pending" && ticket.position != null && (
         <p>
           {t("position")} : {ticket.position}
