@@ -5,8 +5,10 @@
 //! prints). [`StackEnv`] reads them, so a test reads like a script against
 //! whatever stack it was pointed at.
 
+pub mod faults;
 pub mod functions;
 pub mod listener;
+pub mod outage;
 pub mod sql;
 pub mod stack;
 pub mod suno;
