@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use anyhow::{ensure, Context, Result};
 use reqwest::Method;
 use serde_json::json;
-use tokio::sync::Mutex;
+use tokio::sync::{watch, Mutex};
 use tokio::task::JoinHandle;
 use tokio_postgres::Client;
 use uuid::Uuid;
@@ -74,30 +74,35 @@ async fn busy_outage(
     }
     let (outage_user, back_user) = (Key::User(users.remove(0)), Key::User(users.remove(0)));
     let seen = Arc::new(Mutex::new(Seen::default()));
-    let stop = Arc::new(tokio::sync::Notify::new());
+    let (stop, stopped) = watch::channel(false);
     let load = [
         tokio::spawn(users_ask(
             functions.clone(),
             users,
             seen.clone(),
-            stop.clone(),
+            stopped.clone(),
         )),
-        tokio::spawn(cron_runs_worker(
-            functions.clone(),
-            seen.clone(),
-            stop.clone(),
-        )),
+        tokio::spawn(cron_runs_worker(functions.clone(), seen.clone(), stopped)),
     ];
 
     let during = hold_an_outage(functions, &outage_user, part, signal).await;
     let back = back_by_itself(functions, &back_user, part).await;
-    stop.notify_waiters();
+    if let (Ok(released), Ok(_)) = (&during, &back) {
+        eprintln!(
+            "{part} outage: a request was accepted again {} ms after the hold ended",
+            released.elapsed().as_millis()
+        );
+    }
+    // And some after it.
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    stop.send_replace(true);
     let mut seen = finish(load, seen).await?;
     during?;
     seen.asks.push(back?);
 
     check_answers(&seen)?;
     let accepted = accepted_ids(&seen)?;
+    report(part, &seen, accepted.len());
     ensure!(
         !accepted.is_empty(),
         "no request was accepted around the outage"
@@ -107,10 +112,16 @@ async fn busy_outage(
     all_finish(functions, &db, &accepted).await
 }
 
-/// Stops the part, holds it down for [`OUTAGE`], and calls each function meanwhile.
-async fn hold_an_outage(functions: &Functions, user: &Key, part: &str, signal: &str) -> Result<()> {
+/// Stops the part, holds it down for [`OUTAGE`], and calls each function meanwhile; when
+/// the hold ended.
+async fn hold_an_outage(
+    functions: &Functions,
+    user: &Key,
+    part: &str,
+    signal: &str,
+) -> Result<Instant> {
     // Some requests get in before the outage.
-    tokio::time::sleep(Duration::from_secs(1)).await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
     let hold = Hold::new(part)?;
     stop_part(part, signal, Duration::from_secs(30)).await?;
     let down_until = Instant::now() + OUTAGE;
@@ -121,6 +132,13 @@ async fn hold_an_outage(functions: &Functions, user: &Key, part: &str, signal: &
             STATUS,
             functions
                 .call(Method::POST, STATUS, &Key::Secret, None)
+                .await,
+        ),
+        // The web app's status badge reads it with the public key.
+        (
+            STATUS,
+            functions
+                .call(Method::GET, STATUS, &Key::Publishable, None)
                 .await,
         ),
     ];
@@ -142,7 +160,7 @@ async fn hold_an_outage(functions: &Functions, user: &Key, part: &str, signal: &
     }
     tokio::time::sleep(down_until.saturating_duration_since(Instant::now())).await;
     hold.release();
-    Ok(())
+    Ok(Instant::now())
 }
 
 /// Asks for music until a request is accepted again (nobody restarts anything: the stack
@@ -196,18 +214,18 @@ async fn users_ask(
     functions: Arc<Functions>,
     users: Vec<String>,
     seen: Arc<Mutex<Seen>>,
-    stop: Arc<tokio::sync::Notify>,
+    mut stop: watch::Receiver<bool>,
 ) -> Result<()> {
     for jwt in users {
         let user = Key::User(jwt);
         let asked = tokio::select! {
             asked = ask(&functions, &user) => asked?,
-            _ = stop.notified() => return Ok(()),
+            _ = stop.changed() => return Ok(()),
         };
         seen.lock().await.asks.push(asked);
         tokio::select! {
             _ = tokio::time::sleep(Duration::from_millis(150)) => {}
-            _ = stop.notified() => return Ok(()),
+            _ = stop.changed() => return Ok(()),
         }
     }
     Ok(())
@@ -217,17 +235,17 @@ async fn users_ask(
 async fn cron_runs_worker(
     functions: Arc<Functions>,
     seen: Arc<Mutex<Seen>>,
-    stop: Arc<tokio::sync::Notify>,
+    mut stop: watch::Receiver<bool>,
 ) -> Result<()> {
     loop {
         let answer = tokio::select! {
             answer = run_worker(&functions) => answer?,
-            _ = stop.notified() => return Ok(()),
+            _ = stop.changed() => return Ok(()),
         };
         seen.lock().await.runs.push(answer);
         tokio::select! {
             _ = tokio::time::sleep(Duration::from_millis(300)) => {}
-            _ = stop.notified() => return Ok(()),
+            _ = stop.changed() => return Ok(()),
         }
     }
 }
@@ -248,6 +266,21 @@ fn check_answers(seen: &Seen) -> Result<()> {
         ensure!(fine, "answered {} {}", answer.status, answer.json);
     }
     Ok(())
+}
+
+/// The figures of the run, for the test's output.
+fn report(part: &str, seen: &Seen, accepted: usize) {
+    let unavailable = |answers: &mut dyn Iterator<Item = &Answer>| {
+        answers.filter(|answer| answer.status == 503).count()
+    };
+    eprintln!(
+        "{part} outage: {} requests asked, {accepted} accepted, {} answered 503; \
+         {} worker calls, {} answered 503",
+        seen.asks.len(),
+        unavailable(&mut seen.asks.iter().map(|(_, answer)| answer)),
+        seen.runs.len(),
+        unavailable(&mut seen.runs.iter()),
+    );
 }
 
 /// The request ids users got a 2xx for.
