@@ -203,7 +203,11 @@ pub async fn supervise(
                 Ok(child) => {
                     let part = format!("function:{}", function.name);
                     if let Err(error) = parts::update_pid(&config, &part, child.pid()) {
-                        note(&config, &function, &format!("cannot record its pid: {error:#}"));
+                        note(
+                            &config,
+                            &function,
+                            &format!("cannot record its pid: {error:#}"),
+                        );
                     }
                     break child;
                 }

@@ -98,7 +98,9 @@ pub fn save(config: &StackConfig, parts: &[Part]) -> Result<()> {
 pub fn update_pid(config: &StackConfig, name: &str, pid: Option<u32>) -> Result<()> {
     // Function tasks and the supervisor update the file each on their own.
     static WRITER: std::sync::Mutex<()> = std::sync::Mutex::new(());
-    let _writing = WRITER.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+    let _writing = WRITER
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
     let Some(mut parts) = load(config) else {
         return Ok(());
     };
