@@ -78,6 +78,30 @@ impl Drop for Hold {
     }
 }
 
+/// A part frozen with SIGSTOP until thawed or dropped (SIGCONT): the kernel still takes
+/// connections on its port, and nothing answers them.
+pub struct Frozen {
+    pid: i32,
+}
+
+impl Frozen {
+    /// Freezes `part`.
+    pub fn new(part: &str) -> Result<Frozen> {
+        let pid = part_pid(part)?;
+        send_signal(pid, "STOP")?;
+        Ok(Frozen { pid })
+    }
+
+    /// Lets it run again.
+    pub fn thaw(self) {}
+}
+
+impl Drop for Frozen {
+    fn drop(&mut self) {
+        let _ = send_signal(self.pid, "CONT");
+    }
+}
+
 /// Stops `part` with `signal` and waits until its process is gone.
 pub async fn stop_part(part: &str, signal: &str, within: Duration) -> Result<i32> {
     let pid = part_pid(part)?;

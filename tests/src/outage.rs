@@ -2,10 +2,14 @@
 //! requests arrive and the worker runs.
 //!
 //! Users keep asking for music and the worker keeps being called, as pg_cron would, while
-//! the part is stopped and held down. During the outage each function answers 503 with the
-//! JSON error body, quickly. Once the part is let go, the stack starts it again and the
-//! functions answer as before without anyone's help. Afterwards every request a user got a
-//! 2xx for is stored exactly once, and the worker's next runs finish each of them.
+//! the part is stopped and held down, or frozen ([`Outage`]). During the outage each
+//! function answers 503 with the JSON error body: at once when the part is gone, after the
+//! shell's store timeout (20 s, far under the gateway's 150 s) when it is frozen. Once the
+//! part is let go (a stopped one is started again by the stack), the functions answer as
+//! before without anyone's help. Afterwards every request a user got a 2xx for is stored
+//! exactly once, and the worker's next runs finish each of them. Claims of runs that died
+//! with the outage are given back by moving their lease's end (`run_at`) to now instead of
+//! waiting the 120 s lease out.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -18,7 +22,7 @@ use tokio::task::JoinHandle;
 use tokio_postgres::Client;
 use uuid::Uuid;
 
-use crate::faults::{eventually, stop_part, Hold, PausedCronJobs};
+use crate::faults::{eventually, stop_part, Frozen, Hold, PausedCronJobs};
 use crate::functions::{is_error_body, Answer, Functions, Key, StackSim};
 use crate::sql::new_user;
 use crate::stack::user_token;
@@ -44,17 +48,30 @@ struct Seen {
     runs: Vec<Answer>,
 }
 
-/// Stops `part` (`postgres` or `postgrest`) with `signal` while requests arrive and the
-/// worker runs, holds it down for a while, lets the stack start it again, and checks what
-/// the callers saw and what the database kept.
-pub async fn outage_while_busy(part: &str, signal: &str) -> Result<()> {
+/// How a part is taken away.
+#[derive(Debug, Clone, Copy)]
+pub enum Outage {
+    /// Stopped with this signal and held down for [`OUTAGE`]; then the stack starts it
+    /// again by itself.
+    Stopped {
+        /// `INT`, `TERM`, `KILL`...
+        signal: &'static str,
+    },
+    /// Frozen with SIGSTOP: its port still takes connections, and nothing answers them,
+    /// until SIGCONT once every function has answered.
+    Frozen,
+}
+
+/// Takes `part` (`postgres` or `postgrest`) away while requests arrive and the worker runs,
+/// gives it back, and checks what the callers saw and what the database kept.
+pub async fn outage_while_busy(part: &str, outage: Outage) -> Result<()> {
     let functions = Arc::new(Functions::from_env()?);
     let db = functions.env.db().await?;
     let cron = PausedCronJobs::pause(&db, &CRON_JOBS).await?;
     let sim = StackSim::from_env()?;
     sim.reset().await?;
     sim.settings(json!({"time_scale": 100})).await?;
-    let outcome = busy_outage(&functions, &db, part, signal).await;
+    let outcome = busy_outage(&functions, &db, part, outage).await;
     // The part is back (or the outcome says why not): reconnect and leave the stack as found.
     let db = functions.env.db().await?;
     cron.restore(&db).await?;
@@ -66,7 +83,7 @@ async fn busy_outage(
     functions: &Arc<Functions>,
     db: &Client,
     part: &str,
-    signal: &str,
+    outage: Outage,
 ) -> Result<()> {
     let mut users = Vec::new();
     for _ in 0..MAX_ASKS + 2 {
@@ -85,11 +102,11 @@ async fn busy_outage(
         tokio::spawn(cron_runs_worker(functions.clone(), seen.clone(), stopped)),
     ];
 
-    let during = hold_an_outage(functions, &outage_user, part, signal).await;
+    let during = hold_an_outage(functions, &outage_user, part, outage).await;
     let back = back_by_itself(functions, &back_user, part).await;
     if let (Ok(released), Ok(_)) = (&during, &back) {
         eprintln!(
-            "{part} outage: a request was accepted again {} ms after the hold ended",
+            "{part} outage: a request was accepted again {} ms after the outage ended",
             released.elapsed().as_millis()
         );
     }
@@ -112,35 +129,48 @@ async fn busy_outage(
     all_finish(functions, &db, &accepted).await
 }
 
-/// Stops the part, holds it down for [`OUTAGE`], and calls each function meanwhile; when
-/// the hold ended.
+/// Takes the part away, calls each function meanwhile, and gives the part back (a
+/// stopped part is held down for [`OUTAGE`]); when the outage ended.
 async fn hold_an_outage(
     functions: &Functions,
     user: &Key,
     part: &str,
-    signal: &str,
+    outage: Outage,
 ) -> Result<Instant> {
     // Some requests get in before the outage.
     tokio::time::sleep(Duration::from_secs(2)).await;
-    let hold = Hold::new(part)?;
-    stop_part(part, signal, Duration::from_secs(30)).await?;
-    let down_until = Instant::now() + OUTAGE;
+    match outage {
+        Outage::Stopped { signal } => {
+            let hold = Hold::new(part)?;
+            stop_part(part, signal, Duration::from_secs(30)).await?;
+            let down_until = Instant::now() + OUTAGE;
+            each_function_answers_503(functions, user, part).await?;
+            tokio::time::sleep(down_until.saturating_duration_since(Instant::now())).await;
+            hold.release();
+        }
+        Outage::Frozen => {
+            let frozen = Frozen::new(part)?;
+            each_function_answers_503(functions, user, part).await?;
+            frozen.thaw();
+        }
+    }
+    Ok(Instant::now())
+}
+
+/// A user, the worker's cron call, the status check's and the web app's status read (with
+/// the public key), at once: each gets a 503 with the JSON error body.
+async fn each_function_answers_503(functions: &Functions, user: &Key, part: &str) -> Result<()> {
+    let (asked, run, probe, read) = tokio::join!(
+        ask(functions, user),
+        run_worker(functions),
+        functions.call(Method::POST, STATUS, &Key::Secret, None),
+        functions.call(Method::GET, STATUS, &Key::Publishable, None),
+    );
     let calls = [
-        (ASK, ask(functions, user).await.map(|(_, answer)| answer)),
-        (WORKER, run_worker(functions).await),
-        (
-            STATUS,
-            functions
-                .call(Method::POST, STATUS, &Key::Secret, None)
-                .await,
-        ),
-        // The web app's status badge reads it with the public key.
-        (
-            STATUS,
-            functions
-                .call(Method::GET, STATUS, &Key::Publishable, None)
-                .await,
-        ),
+        (ASK, asked.map(|(_, answer)| answer)),
+        (WORKER, run),
+        (STATUS, probe),
+        (STATUS, read),
     ];
     for (function, answer) in calls {
         let answer = answer?;
@@ -158,9 +188,7 @@ async fn hold_an_outage(
             answer.header("content-type")
         );
     }
-    tokio::time::sleep(down_until.saturating_duration_since(Instant::now())).await;
-    hold.release();
-    Ok(Instant::now())
+    Ok(())
 }
 
 /// Asks for music until a request is accepted again (nobody restarts anything: the stack
