@@ -339,18 +339,17 @@ async fn restart_exited(config: &StackConfig, running: &mut Running, held: &mut 
 /// Starts `postgres` or `postgrest` on its existing configuration and waits
 /// until it is ready.
 async fn start_again(config: &StackConfig, name: &str) -> Result<ManagedChild> {
-    let mut child = if name == "postgres" {
-        let run_as = RunAs::unprivileged()?;
-        postgres::start(config, &postgres::data_dir(config, run_as)?, run_as)?
-    } else {
-        postgrest::start(config)?
-    };
     if name == "postgres" {
-        postgres::wait_ready(config, &mut child).await?;
+        let run_as = RunAs::unprivileged()?;
+        let data = postgres::data_dir(config, run_as)?;
+        let mut server = postgres::start(config, &data, run_as)?;
+        postgres::wait_ready(config, &mut server).await?;
+        Ok(server)
     } else {
+        let mut child = postgrest::start(config)?;
         postgrest::wait_ready(config, &mut child).await?;
+        Ok(child)
     }
-    Ok(child)
 }
 
 async fn stop_all(running: &mut Running) {

@@ -71,6 +71,12 @@ pub async fn outage_while_busy(part: &str, outage: Outage) -> Result<()> {
     let sim = StackSim::from_env()?;
     sim.reset().await?;
     sim.settings(json!({"time_scale": 100})).await?;
+    // Nothing paused, so the requests accepted around the outage can finish.
+    db.batch_execute(
+        "update public.music_queues set paused = false where name = 'default';
+         update public.suno_api_status set paused_until = null, pause_kind = null where id;",
+    )
+    .await?;
     let outcome = busy_outage(&functions, &db, part, outage).await;
     // The part is back (or the outcome says why not): reconnect and leave the stack as found.
     let db = functions.env.db().await?;

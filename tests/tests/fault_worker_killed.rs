@@ -6,7 +6,8 @@
 //! run takes them back. The test moves the leases' end to now instead of waiting the
 //! 120 s lease out. The provider must see each request once, except the one whose submit
 //! was in flight: its answer was lost with the process, and a lost answer is the one case
-//! where a request may be submitted a second time (README, "Asking for music").
+//! where a request may be submitted a second time (README, "The worker and the status
+//! check").
 
 use std::time::{Duration, Instant};
 
@@ -142,6 +143,7 @@ async fn kill_mid_batch(stage: &mut Stage) -> Result<()> {
     for id in &ids {
         let accepted = stage.accepted_submits(*id).await?;
         if *id == held {
+            eprintln!("the request whose submit was in flight: {accepted} accepted submits");
             assert!(
                 (1..=2).contains(&accepted),
                 "the request whose answer was lost was accepted {accepted} times"
