@@ -8,7 +8,7 @@
 
 use crate::config::StackConfig;
 use crate::process::{self, ManagedChild};
-use crate::{keys, static_files};
+use crate::{keys, parts, static_files};
 use anyhow::{Context, Result};
 use std::collections::BTreeMap;
 use std::io::Write;
@@ -200,7 +200,17 @@ pub async fn supervise(
         tokio::time::sleep(Duration::from_millis(200)).await;
         child = loop {
             match start(&config, &function) {
-                Ok(child) => break child,
+                Ok(child) => {
+                    let part = format!("function:{}", function.name);
+                    if let Err(error) = parts::update_pid(&config, &part, child.pid()) {
+                        note(
+                            &config,
+                            &function,
+                            &format!("cannot record its pid: {error:#}"),
+                        );
+                    }
+                    break child;
+                }
                 Err(error) => {
                     note(&config, &function, &format!("cannot start: {error:#}"));
                     tokio::time::sleep(Duration::from_secs(1)).await;

@@ -90,6 +90,8 @@ fn print_env(config: &StackConfig) {
         println!("SUNO_API_KEY={}", config.suno_api_key());
     }
     println!("WEB_URL={}", config.web_url());
+    // Logs and the parts' pids, for tests that break a part on purpose.
+    println!("DEVSTACK_STATE_DIR={}", config.state_dir.display());
 }
 
 fn token(args: &[String]) -> Result<()> {

@@ -83,10 +83,37 @@ pub fn read_stage(config: &StackConfig) -> Option<(String, String)> {
     Some((part.to_string(), log.to_string()))
 }
 
-/// Saves the list of parts.
+/// Saves the list of parts (whole, through a rename, so a reader never sees
+/// half a file).
 pub fn save(config: &StackConfig, parts: &[Part]) -> Result<()> {
-    std::fs::write(parts_file(config), serde_json::to_vec_pretty(parts)?)?;
+    let file = parts_file(config);
+    let partial = file.with_extension("json.partial");
+    std::fs::write(&partial, serde_json::to_vec_pretty(parts)?)?;
+    std::fs::rename(partial, file)?;
     Ok(())
+}
+
+/// Records the process id of a part started again, so the list names the
+/// process that runs now (the fault tests signal it).
+pub fn update_pid(config: &StackConfig, name: &str, pid: Option<u32>) -> Result<()> {
+    // Function tasks and the supervisor update the file each on their own.
+    static WRITER: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let _writing = WRITER
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
+    let Some(mut parts) = load(config) else {
+        return Ok(());
+    };
+    for part in parts.iter_mut().filter(|part| part.name == name) {
+        part.pid = pid;
+    }
+    save(config, &parts)
+}
+
+/// `run/hold-<part>`: while it exists, a stopped database or PostgREST stays
+/// down (how a test holds an outage open); see the supervisor.
+pub fn hold_file(config: &StackConfig, part: &str) -> PathBuf {
+    config.run_dir().join(format!("hold-{part}"))
 }
 
 /// The saved list, if the stack finished starting.

@@ -5,6 +5,10 @@
 //! schema cache sees the migrations), the simulator and the pg_net worker,
 //! the functions, the gateway, so that `SUPABASE_URL` answering means
 //! everything behind it is there, and last the web app on its own origin.
+//!
+//! While the stack runs, a database or PostgREST that exits is started again
+//! (hosted: the platform restarts them), and so is each function's process
+//! (see [`functions::supervise`]).
 
 use crate::config::StackConfig;
 use crate::functions::{self, EdgeFunction};
@@ -40,6 +44,10 @@ pub async fn run(config: StackConfig) -> Result<()> {
     }
     let _pid = pidfile::claim(&config)?;
     let _ = std::fs::remove_file(parts::parts_file(&config));
+    // A hold left by a test that did not finish must not keep a part down.
+    for part in KEPT_UP {
+        let _ = std::fs::remove_file(parts::hold_file(&config, part));
+    }
     let mut running = Running::default();
     let started = start_all(&config, &mut running).await;
     if let Err(error) = started {
@@ -49,7 +57,7 @@ pub async fn run(config: StackConfig) -> Result<()> {
     parts::save(&config, &running.parts)?;
     let _ = std::fs::remove_file(parts::stage_file(&config));
     eprintln!("devstack: up at {} (Ctrl-C stops it)", config.api_url());
-    wait_for_shutdown(&mut running).await?;
+    wait_for_shutdown(&config, &mut running).await?;
     eprintln!("devstack: stopping");
     stop_all(&mut running).await;
     let _ = std::fs::remove_file(parts::parts_file(&config));
@@ -162,8 +170,8 @@ async fn start_functions(
             name,
             probe: Probe::Tcp(function.port),
             log,
-            // The first process's: one started again after a death has
-            // another.
+            // The first process's; [`functions::supervise`] records the
+            // next one's when it starts one again.
             pid: child.pid(),
         });
         running.children.push(child);
@@ -275,27 +283,72 @@ async fn bind(port: u16, part: &str) -> Result<TcpListener> {
     }
 }
 
-/// Returns on SIGINT or SIGTERM, or when the database or PostgREST exits:
-/// without them nothing works, so the stack goes down as a whole.
-async fn wait_for_shutdown(running: &mut Running) -> Result<()> {
+/// The parts the supervisor starts again when they exit.
+const KEPT_UP: [&str; 2] = ["postgres", "postgrest"];
+
+/// Returns on SIGINT or SIGTERM. Meanwhile a database or PostgREST that
+/// exits is started again, as the hosted platform restarts them.
+async fn wait_for_shutdown(config: &StackConfig, running: &mut Running) -> Result<()> {
     let mut interrupt = signal(SignalKind::interrupt())?;
     let mut terminate = signal(SignalKind::terminate())?;
     let mut check = tokio::time::interval(Duration::from_secs(1));
+    let mut held = Vec::new();
     loop {
         tokio::select! {
             _ = interrupt.recv() => return Ok(()),
             _ = terminate.recv() => return Ok(()),
-            _ = check.tick() => {
-                for child in running.children.iter_mut() {
-                    if let Some(status) = child.exited() {
-                        if child.name == "postgres" || child.name == "postgrest" {
-                            eprintln!("devstack: {} exited ({status}); stopping the stack", child.name);
-                            return Ok(());
-                        }
-                    }
+            _ = check.tick() => restart_exited(config, running, &mut held).await,
+        }
+    }
+}
+
+/// Starts again each kept-up part that has exited, unless its hold file
+/// (`run/hold-<part>`) exists: then it stays down until the file goes.
+/// `held` remembers which parts were said to be held, to say it once.
+async fn restart_exited(config: &StackConfig, running: &mut Running, held: &mut Vec<String>) {
+    for child in running.children.iter_mut() {
+        if !KEPT_UP.contains(&child.name.as_str()) {
+            continue;
+        }
+        let Some(status) = child.exited() else {
+            continue;
+        };
+        let name = child.name.clone();
+        if parts::hold_file(config, &name).exists() {
+            if !held.contains(&name) {
+                eprintln!("devstack: {name} exited ({status}); held down by its hold file");
+                held.push(name);
+            }
+            continue;
+        }
+        held.retain(|part| *part != name);
+        eprintln!("devstack: {name} exited ({status}); starting it again");
+        match start_again(config, &name).await {
+            Ok(started) => {
+                *child = started;
+                if let Err(error) = parts::update_pid(config, &name, child.pid()) {
+                    eprintln!("devstack: cannot record {name}'s new pid: {error:#}");
                 }
             }
+            // The next check tries again.
+            Err(error) => eprintln!("devstack: {name} did not start again: {error:#}"),
         }
+    }
+}
+
+/// Starts `postgres` or `postgrest` on its existing configuration and waits
+/// until it is ready.
+async fn start_again(config: &StackConfig, name: &str) -> Result<ManagedChild> {
+    if name == "postgres" {
+        let run_as = RunAs::unprivileged()?;
+        let data = postgres::data_dir(config, run_as)?;
+        let mut server = postgres::start(config, &data, run_as)?;
+        postgres::wait_ready(config, &mut server).await?;
+        Ok(server)
+    } else {
+        let mut child = postgrest::start(config)?;
+        postgrest::wait_ready(config, &mut child).await?;
+        Ok(child)
     }
 }
 

@@ -5,9 +5,11 @@
 //! prints). [`StackEnv`] reads them, so a test reads like a script against
 //! whatever stack it was pointed at.
 
-pub mod fault;
+pub mod faults;
 pub mod functions;
+pub mod hold;
 pub mod listener;
+pub mod outage;
 pub mod sql;
 pub mod stack;
 pub mod suno;

@@ -25,7 +25,7 @@ use proptest::test_runner::{Config, RngAlgorithm, TestCaseError, TestRng, TestRu
 use reqwest::header::{HeaderName, HeaderValue};
 use reqwest::Method;
 use serde_json::{json, Map, Value};
-use stack_tests::fault::{Hold, QueueSettings};
+use stack_tests::hold::{Hold, QueueSettings};
 use stack_tests::stack::{sign, user_token};
 use stack_tests::StackEnv;
 use tokio::runtime::Runtime;

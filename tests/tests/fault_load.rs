@@ -24,7 +24,7 @@ use anyhow::{ensure, Context, Result};
 use futures::{FutureExt, StreamExt};
 use reqwest::Method;
 use serde_json::json;
-use stack_tests::fault::{Hold, QueueSettings};
+use stack_tests::hold::{Hold, QueueSettings};
 use stack_tests::functions::{expect_status, is_error_body, Answer, Functions, Key, StackSim};
 use stack_tests::sql::{drop_users, new_user};
 use stack_tests::stack::user_token;

@@ -2,6 +2,7 @@
 //! clock, timers, random ids and `EdgeRuntime.waitUntil`.
 
 use std::future::Future;
+use std::task::Poll;
 
 use js_sys::Promise;
 use wasm_bindgen::prelude::*;
@@ -53,6 +54,20 @@ pub async fn sleep(ms: u64) {
         set_timeout(&resolve, ms as f64);
     });
     let _ = JsFuture::from(promise).await;
+}
+
+/// `work`'s output, or `None` when it has not finished within `ms` milliseconds (`work` is
+/// then dropped).
+pub async fn within<T>(ms: u64, work: impl Future<Output = T>) -> Option<T> {
+    let mut work = std::pin::pin!(work);
+    let mut timer = std::pin::pin!(sleep(ms));
+    std::future::poll_fn(|cx| {
+        if let Poll::Ready(output) = work.as_mut().poll(cx) {
+            return Poll::Ready(Some(output));
+        }
+        timer.as_mut().poll(cx).map(|()| None)
+    })
+    .await
 }
 
 /// A random 64-bit number (`Math.random`), e.g. to jitter a backoff; not for secrets.

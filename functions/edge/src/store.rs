@@ -13,6 +13,7 @@ use postgrest::Postgrest;
 use serde::Serialize;
 use serde_json::Value;
 
+use crate::runtime::within;
 use crate::Env;
 
 /// A client of the project's SQL API.
@@ -144,11 +145,23 @@ async fn call(
     execute(function, client.rpc(function, body).auth(bearer)).await
 }
 
+/// How long one PostgREST request may take, answer and body. Longer than anything the
+/// database lets a call run (8 s statement timeout) plus PostgREST's wait for a pooled
+/// connection (10 s), so it only cuts a PostgREST that has stopped answering: then the
+/// caller gets a 503 in seconds instead of the gateway's timeout.
+const STORE_TIMEOUT_MS: u64 = 20_000;
+
 /// Sends one PostgREST request about `name` (a function or a table) and reads its JSON.
 async fn execute(name: &str, query: postgrest::Builder) -> Result<Value, StoreError> {
-    let answer = query.execute().await.map_err(|e| unreachable(name, e))?;
-    let status = answer.status().as_u16();
-    let bytes = answer.bytes().await.map_err(|e| unreachable(name, e))?;
+    let exchange = async {
+        let answer = query.execute().await.map_err(|e| unreachable(name, e))?;
+        let status = answer.status().as_u16();
+        let bytes = answer.bytes().await.map_err(|e| unreachable(name, e))?;
+        Ok((status, bytes))
+    };
+    let (status, bytes) = within(STORE_TIMEOUT_MS, exchange)
+        .await
+        .unwrap_or_else(|| Err(unreachable(name, "no answer in time")))?;
     read_answer(name, status, &bytes)
 }
 

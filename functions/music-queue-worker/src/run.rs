@@ -71,6 +71,13 @@ impl Run {
         let error = outcome.as_ref().err().map(|(_, message)| message.clone());
         let finish = json!({"p_run_id": self.id, "p_summary": summary, "p_error": error});
         let finished = self.store.rpc("finish_music_worker_run", &finish).await;
+        if let Err(error) = &finished {
+            // The caller sees only the mapped error; the details are for the logs.
+            self.log.warn(
+                "run_finish_failed",
+                json!({"run_id": self.id, "message": error.to_string()}),
+            );
+        }
         self.log.info(
             "run_finished",
             json!({"run_id": self.id, "summary": summary, "error": error}),
