@@ -1,0 +1,327 @@
+-- Music generation queue: a cheaper claim and completion, and completion of
+-- many requests in one call.
+--
+-- Same contracts, guards and history as 20261129000200_queue_transitions.sql;
+-- what changes is what each call costs the server (measured in the branch
+-- that brought this file: pg_stat_statements and WAL per job).
+--
+-- * The claim's statement keeps one plan per session. PL/pgSQL used to
+--   plan it again at every call (a custom plan: the generic one looked
+--   dearer because LIMIT $n is estimated at a tenth of the rows), and
+--   planning cost as much as running it. The function now forces the
+--   generic plan, and the statement is written so that this plan is the
+--   good one whatever the estimates: the rows to update are found by
+--   primary key from the picked ids (= any (array ...)), never by a join
+--   the planner could turn into a scan of the whole table.
+-- * Argument checks are plain IF expressions, which PL/pgSQL evaluates
+--   without the executor; the helper is only called to raise.
+-- * Completion no longer locks the row before updating it (a WAL record and
+--   a lock per job): the UPDATE itself checks status and lease, and a
+--   concurrent writer makes it re-check them on the newest row version, so
+--   a late or duplicate completion still changes nothing.
+-- * complete_music_requests finishes a batch in one statement and one
+--   commit; complete_music_request is that statement for one request.
+
+-- ---------------------------------------------------------------------------
+-- claim (contract unchanged; see claim_music_requests in 20261129000200).
+-- ---------------------------------------------------------------------------
+create or replace function public.claim_music_requests(
+  p_worker_id text,
+  p_limit integer default 5,
+  p_lease_seconds integer default 120,
+  p_queue text default 'default'
+)
+returns setof public.music_generation_queue
+language plpgsql
+volatile
+security definer
+set search_path = ''
+set plan_cache_mode = force_generic_plan
+as $$
+declare
+  v_now timestamptz := statement_timestamp();
+begin
+  if p_worker_id is null or char_length(p_worker_id) not between 1 and 200 then
+    perform public._music_bad_input('worker_id', 'worker id must be 1 to 200 characters');
+  end if;
+  if p_lease_seconds is null or p_lease_seconds not between 1 and 3600 then
+    perform public._music_bad_input('lease_seconds', 'lease must be from 1 to 3600 seconds');
+  end if;
+  if p_limit is null or p_limit not between 1 and 1000 then
+    perform public._music_bad_input('limit', 'limit must be from 1 to 1000');
+  end if;
+
+  return query
+  with candidates as materialized (
+    select q.id, q.status as previous_status, q.lease_owner as previous_owner,
+           q.callback_wait_until is not null and q.ambiguous_submits = 1 as free_resubmit
+      from public.music_generation_queue q
+     where q.queue = p_queue
+       and (q.status = 'pending' or (q.status = 'processing' and q.suno_task_id is null))
+       and q.run_at <= v_now
+       and (q.attempts < q.max_attempts or (q.callback_wait_until is not null and q.ambiguous_submits = 1))
+       and not exists (select from public.music_queues mq where mq.name = p_queue and mq.paused)
+       and not exists (select from public.suno_api_status s where s.paused_until > v_now)
+     order by q.priority, q.queued_at, q.id
+     limit p_limit
+     for update of q skip locked
+  ), claimed as (
+    -- The SET expressions read the row as it was: a row whose lost submit
+    -- answer is owed a free resubmit keeps its attempt count.
+    update public.music_generation_queue q
+       set status = 'processing',
+           attempts = q.attempts
+             + case when q.callback_wait_until is not null and q.ambiguous_submits = 1 then 0 else 1 end,
+           callback_wait_until = null,
+           lease_owner = p_worker_id,
+           lease_token = gen_random_uuid(),
+           lease_expires_at = v_now + make_interval(secs => p_lease_seconds),
+           run_at = v_now + make_interval(secs => p_lease_seconds),
+           started_at = coalesce(q.started_at, v_now),
+           provider_status = null,
+           updated_at = v_now
+     where q.id = any (array(select c.id from candidates c))
+    returning q.*
+  ), logged as (
+    insert into public.music_generation_events (request_id, user_id, event, status, attempt, actor, detail)
+    select cl.id, cl.user_id, 'claimed', cl.status, cl.attempts, p_worker_id,
+           jsonb_build_object('lease_expires_at', cl.lease_expires_at)
+           || case when c.previous_status = 'processing'
+                   then jsonb_build_object('reclaimed_from', c.previous_owner)
+                   else '{}'::jsonb end
+           || case when c.free_resubmit
+                   then jsonb_build_object('resubmit_after_lost_answer', true)
+                   else '{}'::jsonb end
+      from claimed cl
+      join candidates c on c.id = cl.id
+  )
+  select * from claimed;
+end
+$$;
+
+-- ---------------------------------------------------------------------------
+-- complete: helpers shared by the single and the batch completion.
+-- ---------------------------------------------------------------------------
+
+-- What a finished generation must look like: {"clips": [...]} with at
+-- least one clip, each with an http(s) audio_url. PL/pgSQL, so the check's
+-- plan is kept (a SQL function with a subquery is planned at every call).
+create function public._music_result_is_valid(p_result jsonb)
+returns boolean
+language plpgsql
+immutable
+set search_path = ''
+as $$
+begin
+  return case when jsonb_typeof(p_result -> 'clips') = 'array'
+              then jsonb_array_length(p_result -> 'clips') > 0
+                   and not exists (select from jsonb_array_elements(p_result -> 'clips') c
+                                    where coalesce(c ->> 'audio_url', '') !~ '^https?://')
+              else false end;
+end
+$$;
+
+-- The library tracks of a completed request, one per clip (the rules are
+-- complete_music_request's in 20261129000200): optional fields that do not
+-- fit are null, a clip whose audio URL does not fit is left out, and the
+-- tracks may serve other users only when p_shareable. SQL and stable, so it
+-- is inlined into the completion statement and planned with it.
+create function public._music_result_tracks(
+  p_result jsonb,
+  p_emotion text,
+  p_shareable boolean,
+  p_request_id uuid,
+  p_user_id uuid
+)
+returns table (
+  emotion text, title text, audio_url text, stream_audio_url text, image_url text,
+  duration_seconds double precision, tags text, source text, fallback_eligible boolean,
+  request_id uuid, user_id uuid, provider_clip_id text, expires_at timestamptz)
+language sql
+stable
+as $$
+  select p_emotion, left(c ->> 'title', 200), c ->> 'audio_url',
+         case when char_length(c ->> 'stream_audio_url') <= 2000 then c ->> 'stream_audio_url' end,
+         case when char_length(c ->> 'image_url') <= 2000 then c ->> 'image_url' end,
+         case when jsonb_typeof(c -> 'duration') = 'number' then
+           case when (c ->> 'duration')::numeric >= 0 and (c ->> 'duration')::numeric < 3600
+                then (c ->> 'duration')::double precision end
+         end,
+         left(c ->> 'tags', 1000), 'generated', p_shareable, p_request_id, p_user_id,
+         case when char_length(c ->> 'id') <= 128 then c ->> 'id' end,
+         statement_timestamp() + interval '15 days'
+    from jsonb_array_elements(p_result -> 'clips') c
+   where char_length(c ->> 'audio_url') <= 2000
+$$;
+
+-- ---------------------------------------------------------------------------
+-- complete (contract unchanged; see complete_music_request in 20261129000200).
+--
+-- No lock before the update: the UPDATE's own guard (processing under this
+-- lease) is checked again on the newest version of the row when another
+-- writer got there first, so a late or duplicate completion changes
+-- nothing. The holder named in the event is read from the statement's
+-- snapshot: a row keeps its lease_owner for as long as it keeps its lease
+-- token (only a claim sets both), so any version under this token names
+-- the same worker.
+-- ---------------------------------------------------------------------------
+create or replace function public.complete_music_request(
+  p_request_id uuid,
+  p_lease_token uuid,
+  p_result jsonb
+)
+returns setof public.music_generation_queue
+language plpgsql
+volatile
+security definer
+set search_path = ''
+as $$
+begin
+  if not public._music_result_is_valid(p_result) then
+    perform public._music_bad_input('result',
+      'result must be {"clips": [...]} with at least one clip, each with an http(s) audio_url');
+  end if;
+
+  return query
+  with done as (
+    update public.music_generation_queue q
+       set status = 'completed',
+           result = p_result,
+           completed_at = statement_timestamp(),
+           provider_status = 'SUCCESS',
+           callback_wait_until = null,
+           lease_owner = null,
+           lease_token = null,
+           lease_expires_at = null,
+           error_code = null,
+           error_message = null,
+           updated_at = statement_timestamp()
+     where q.id = p_request_id
+       and q.status = 'processing'
+       and q.lease_token = p_lease_token
+    returning q.*
+  ), tracks as (
+    insert into public.music_tracks (
+      emotion, title, audio_url, stream_audio_url, image_url, duration_seconds, tags,
+      source, fallback_eligible, request_id, user_id, provider_clip_id, expires_at)
+    select t.*
+      from done d
+     cross join lateral public._music_result_tracks(
+       d.result, d.emotion,
+       d.instrumental and d.context is null and d.asked_style is null and d.asked_title is null,
+       d.id, d.user_id) t
+        on conflict (provider_clip_id) where provider_clip_id is not null do nothing
+    returning id
+  ), logged as (
+    insert into public.music_generation_events (request_id, user_id, event, status, attempt, actor, detail)
+    select d.id, d.user_id, 'completed', d.status, d.attempts,
+           (select o.lease_owner from public.music_generation_queue o where o.id = d.id),
+           jsonb_build_object(
+             'suno_task_id', d.suno_task_id,
+             'clips', jsonb_array_length(d.result -> 'clips'),
+             'track_ids', (select coalesce(jsonb_agg(tr.id), '[]'::jsonb) from tracks tr))
+      from done d
+  )
+  select * from done;
+end
+$$;
+
+-- ---------------------------------------------------------------------------
+-- complete many: p_completions is a JSON array of
+-- {"request_id", "lease_token", "result"}, 1 to 1000 of them, as a worker
+-- finishing several requests at once sends them. Every item is checked
+-- before anything is written (22023 naming the item, from 0); then each
+-- request completes as with complete_music_request, all in one statement
+-- and one commit. Returns the requests it completed: a stale lease, a
+-- cancelled or an already finished request is skipped without failing the
+-- others, and a request named twice completes once.
+-- ---------------------------------------------------------------------------
+create function public.complete_music_requests(p_completions jsonb)
+returns setof public.music_generation_queue
+language plpgsql
+volatile
+security definer
+set search_path = ''
+as $$
+declare
+  v_ids uuid[];
+  v_tokens uuid[];
+  v_results jsonb[];
+  v_bad bigint;
+begin
+  if jsonb_typeof(p_completions) is distinct from 'array'
+     or jsonb_array_length(p_completions) not between 1 and 1000 then
+    perform public._music_bad_input('completions',
+      'completions must be an array of 1 to 1000 {request_id, lease_token, result}');
+  end if;
+  select min(c.n) filter (where c.request_id is null or c.lease_token is null
+                                or not public._music_result_is_valid(c.result)),
+         array_agg(c.request_id order by c.n),
+         array_agg(c.lease_token order by c.n),
+         array_agg(c.result order by c.n)
+    into v_bad, v_ids, v_tokens, v_results
+    from rows from (jsonb_to_recordset(p_completions) as (request_id uuid, lease_token uuid, result jsonb))
+           with ordinality as c (request_id, lease_token, result, n);
+  if v_bad is not null then
+    perform public._music_bad_input(format('completions[%s]', v_bad - 1),
+      'each completion needs a request_id, a lease_token and a result {"clips": [...]} '
+      || 'with at least one clip, each with an http(s) audio_url');
+  end if;
+
+  return query
+  with input as (
+    select * from unnest(v_ids, v_tokens, v_results) as i (id, lease_token, result)
+  ), done as (
+    -- One update per request: a request named twice joins twice, and
+    -- Postgres updates a row once per statement.
+    update public.music_generation_queue q
+       set status = 'completed',
+           result = i.result,
+           completed_at = statement_timestamp(),
+           provider_status = 'SUCCESS',
+           callback_wait_until = null,
+           lease_owner = null,
+           lease_token = null,
+           lease_expires_at = null,
+           error_code = null,
+           error_message = null,
+           updated_at = statement_timestamp()
+      from input i
+     where q.id = any (v_ids)
+       and q.id = i.id
+       and q.status = 'processing'
+       and q.lease_token = i.lease_token
+    returning q.*
+  ), tracks as (
+    insert into public.music_tracks (
+      emotion, title, audio_url, stream_audio_url, image_url, duration_seconds, tags,
+      source, fallback_eligible, request_id, user_id, provider_clip_id, expires_at)
+    select t.*
+      from done d
+     cross join lateral public._music_result_tracks(
+       d.result, d.emotion,
+       d.instrumental and d.context is null and d.asked_style is null and d.asked_title is null,
+       d.id, d.user_id) t
+        on conflict (provider_clip_id) where provider_clip_id is not null do nothing
+    returning id, request_id
+  ), logged as (
+    insert into public.music_generation_events (request_id, user_id, event, status, attempt, actor, detail)
+    select d.id, d.user_id, 'completed', d.status, d.attempts,
+           (select o.lease_owner from public.music_generation_queue o where o.id = d.id),
+           jsonb_build_object(
+             'suno_task_id', d.suno_task_id,
+             'clips', jsonb_array_length(d.result -> 'clips'),
+             'track_ids', (select coalesce(jsonb_agg(tr.id), '[]'::jsonb)
+                             from tracks tr where tr.request_id = d.id))
+      from done d
+  )
+  select * from done;
+end
+$$;
+
+revoke all on function
+  public._music_result_is_valid(jsonb),
+  public._music_result_tracks(jsonb, text, boolean, uuid, uuid),
+  public.complete_music_requests(jsonb)
+  from public, anon, authenticated, service_role;
+grant execute on function public.complete_music_requests(jsonb) to service_role;
