@@ -95,7 +95,8 @@ begin
       from claimed cl
       join candidates c on c.id = cl.id
   )
-  select * from claimed;
+  -- In claim order, as picked (the update visits rows in table order).
+  select * from claimed cl order by cl.priority, cl.queued_at, cl.id;
 end
 $$;
 
