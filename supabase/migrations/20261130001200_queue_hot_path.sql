@@ -21,6 +21,13 @@
 --   a late or duplicate completion still changes nothing.
 -- * complete_music_requests finishes a batch in one statement and one
 --   commit; complete_music_request is that statement for one request.
+-- * Events lose their by-user index: every read of events names its
+--   request (the panel's history, RLS included, goes through
+--   music_generation_events_request_idx), and a user's own read is filtered
+--   by the policy's OR, which no index serves; it cost an index entry per
+--   event, three per request.
+
+drop index public.music_generation_events_user_idx;
 
 -- ---------------------------------------------------------------------------
 -- claim (contract unchanged; see claim_music_requests in 20261129000200).
