@@ -263,7 +263,7 @@ $$;
 -- request completes as with complete_music_request, all in one statement
 -- and one commit. Returns the requests it completed: a stale lease, a
 -- cancelled or an already finished request is skipped without failing the
--- others, and a request named twice completes once.
+-- others, and of two items naming one request only the first counts.
 -- ---------------------------------------------------------------------------
 create function public.complete_music_requests(p_completions jsonb)
 returns setof public.music_generation_queue
@@ -299,10 +299,11 @@ begin
 
   return query
   with input as (
-    select * from unnest(v_ids, v_tokens, v_results) as i (id, lease_token, result)
+    -- The first item naming a request is the one that counts.
+    select distinct on (i.id) i.id, i.lease_token, i.result
+      from unnest(v_ids, v_tokens, v_results) with ordinality as i (id, lease_token, result, n)
+     order by i.id, i.n
   ), done as (
-    -- One update per request: a request named twice joins twice, and
-    -- Postgres updates a row once per statement.
     update public.music_generation_queue q
        set status = 'completed',
            result = i.result,
