@@ -21,7 +21,8 @@
 --   concurrent writer makes it re-check them on the newest row version, so
 --   a late or duplicate completion still changes nothing.
 -- * complete_music_requests finishes a batch in one statement and one
---   commit; complete_music_request is that statement for one request.
+--   commit; complete_music_request keeps a one-row statement of the same
+--   shape (the clips' tracks come from one helper, _music_result_tracks).
 -- * Events lose their by-user index: every read of events names its
 --   request (the panel's history, RLS included, goes through
 --   music_generation_events_request_idx), and a user's own read is filtered
