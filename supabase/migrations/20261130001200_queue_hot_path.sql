@@ -1,21 +1,17 @@
--- Music generation queue: a cheaper claim and completion, and completion of
--- many requests in one call.
+-- Music generation queue: a cheaper completion, and completion of many
+-- requests in one call.
 --
 -- Same contracts, guards and history as 20261129000200_queue_transitions.sql;
 -- what changes is what each call costs the server (measured in the branch
 -- that brought this file: pg_stat_statements and WAL per job).
 --
--- * The claim is two statements. PL/pgSQL planned its one statement again
---   at every call (the generic plan looked dearer: LIMIT $n is estimated at
---   a tenth of the rows), and planning the three CTEs cost as much as
---   running them. Now only the small query that picks and locks the rows
---   is planned per call, for the queue and limit at hand (a generic plan
---   does not know the queue's size and, at a million finished rows, sorts
---   every waiting row instead of reading the claim index in order); the
---   update and its event find the picked rows by primary key, a plan that
---   fits every call and is kept.
--- * Argument checks are plain IF expressions, which PL/pgSQL evaluates
---   without the executor; the helper is only called to raise.
+-- * The claim is left as it was. Its statement is planned again at every
+--   call, and planning costs as much as running it, but every cheaper shape
+--   tried lost elsewhere: the generic plan of the one statement (no
+--   planning) does not know the queue's size and, at a million finished
+--   rows, sorts every waiting row instead of reading the claim index in
+--   order (15 ms a claim); picking in a dynamic query planned per call and
+--   updating with a kept plan cost as much as before.
 -- * Completion no longer locks the row before updating it (a WAL record and
 --   a lock per job): the UPDATE itself checks status and lease, and a
 --   concurrent writer makes it re-check them on the newest row version, so
@@ -30,104 +26,6 @@
 --   event, three per request.
 
 drop index public.music_generation_events_user_idx;
-
--- ---------------------------------------------------------------------------
--- claim (contract unchanged; see claim_music_requests in 20261129000200).
--- ---------------------------------------------------------------------------
-create or replace function public.claim_music_requests(
-  p_worker_id text,
-  p_limit integer default 5,
-  p_lease_seconds integer default 120,
-  p_queue text default 'default'
-)
-returns setof public.music_generation_queue
-language plpgsql
-volatile
-security definer
-set search_path = ''
-set plan_cache_mode = force_generic_plan
-as $$
-declare
-  v_now timestamptz := statement_timestamp();
-  v_ids uuid[];
-  v_previous_status text[];
-  v_previous_owner text[];
-  v_free_resubmit boolean[];
-begin
-  if p_worker_id is null or char_length(p_worker_id) not between 1 and 200 then
-    perform public._music_bad_input('worker_id', 'worker id must be 1 to 200 characters');
-  end if;
-  if p_lease_seconds is null or p_lease_seconds not between 1 and 3600 then
-    perform public._music_bad_input('lease_seconds', 'lease must be from 1 to 3600 seconds');
-  end if;
-  if p_limit is null or p_limit not between 1 and 1000 then
-    perform public._music_bad_input('limit', 'limit must be from 1 to 1000');
-  end if;
-
-  -- Pick and lock. Dynamic, so it is planned at each call with the queue
-  -- and limit as values: its best plan depends on them, and planning a
-  -- query this small is cheap.
-  execute $pick$
-    select coalesce(array_agg(c.id), '{}'), array_agg(c.status), array_agg(c.lease_owner),
-           array_agg(c.free_resubmit)
-      from (select q.id, q.status, q.lease_owner,
-                   q.callback_wait_until is not null and q.ambiguous_submits = 1 as free_resubmit
-              from public.music_generation_queue q
-             where q.queue = $1
-               and (q.status = 'pending' or (q.status = 'processing' and q.suno_task_id is null))
-               and q.run_at <= $2
-               and (q.attempts < q.max_attempts or (q.callback_wait_until is not null and q.ambiguous_submits = 1))
-               and not exists (select from public.music_queues mq where mq.name = $1 and mq.paused)
-               and not exists (select from public.suno_api_status s where s.paused_until > $2)
-             order by q.priority, q.queued_at, q.id
-             limit $3
-             for update of q skip locked) c
-  $pick$
-    into v_ids, v_previous_status, v_previous_owner, v_free_resubmit
-    using p_queue, v_now, p_limit;
-
-  -- Claim and log: the rows are found by primary key, so one plan fits
-  -- every call and is kept (the function forces the generic plan, which a
-  -- custom plan's exact array length would otherwise outbid each time).
-  return query
-  with picked as (
-    select *
-      from unnest(v_ids, v_previous_status, v_previous_owner, v_free_resubmit)
-             as p (id, previous_status, previous_owner, free_resubmit)
-  ), claimed as (
-    -- The SET expressions read the row as it was: a row whose lost submit
-    -- answer is owed a free resubmit keeps its attempt count.
-    update public.music_generation_queue q
-       set status = 'processing',
-           attempts = q.attempts
-             + case when q.callback_wait_until is not null and q.ambiguous_submits = 1 then 0 else 1 end,
-           callback_wait_until = null,
-           lease_owner = p_worker_id,
-           lease_token = gen_random_uuid(),
-           lease_expires_at = v_now + make_interval(secs => p_lease_seconds),
-           run_at = v_now + make_interval(secs => p_lease_seconds),
-           started_at = coalesce(q.started_at, v_now),
-           provider_status = null,
-           updated_at = v_now
-     where q.id = any (v_ids)
-    returning q.*
-  ), logged as (
-    insert into public.music_generation_events (request_id, user_id, event, status, attempt, actor, detail)
-    select cl.id, cl.user_id, 'claimed', cl.status, cl.attempts, p_worker_id,
-           jsonb_build_object('lease_expires_at', cl.lease_expires_at)
-           || case when p.previous_status = 'processing'
-                   then jsonb_build_object('reclaimed_from', p.previous_owner)
-                   else '{}'::jsonb end
-           || case when p.free_resubmit
-                   then jsonb_build_object('resubmit_after_lost_answer', true)
-                   else '{}'::jsonb end
-      from claimed cl
-      join picked p on p.id = cl.id
-  )
-  -- In claim order, as picked (the update visits rows in table order).
-  select * from claimed cl order by cl.priority, cl.queued_at, cl.id;
-end
-$$;
 
 -- ---------------------------------------------------------------------------
 -- complete: helpers shared by the single and the batch completion.
