@@ -9,6 +9,7 @@ pub mod functions;
 pub mod listener;
 pub mod sql;
 pub mod stack;
+pub mod stage;
 pub mod suno;
 
 pub use stack::StackEnv;
