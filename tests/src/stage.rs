@@ -37,6 +37,8 @@ pub struct Stage {
     cron: CronJobs,
     sim_settings: Value,
     queue: Value,
+    /// The database's clock when the stage was set: runs before are not this test's.
+    since: chrono::DateTime<chrono::Utc>,
 }
 
 impl Stage {
@@ -54,6 +56,7 @@ impl Stage {
             )
             .await?
             .get(0);
+        let since = db.query_one("select now()", &[]).await?.get(0);
         sim.reset().await?;
         sim.settings(json!({"time_scale": 0})).await?;
         db.batch_execute(
@@ -69,6 +72,7 @@ impl Stage {
             cron,
             sim_settings,
             queue,
+            since,
         };
         expect_status(&stage.check_status().await?, 200)?;
         Ok(stage)
@@ -125,6 +129,13 @@ impl Stage {
         Ok(answer.json)
     }
 
+    /// A worker run started as pg_cron starts it: answered 202 at once, the run goes on.
+    pub async fn start_worker(&self) -> Result<Answer> {
+        self.functions
+            .call(Method::POST, WORKER, &Key::Secret, None)
+            .await
+    }
+
     /// A status check as pg_cron starts it (the secret key: it probes).
     pub async fn check_status(&self) -> Result<Answer> {
         self.functions
@@ -157,16 +168,17 @@ impl Stage {
         }
     }
 
-    /// Waits until no worker run is still running (callback runs finish on their own).
+    /// Waits until no worker run started on this stage is still running (callback runs
+    /// finish on their own).
     pub async fn wait_for_quiet_runs(&self, within: Duration) -> Result<()> {
         let deadline = Instant::now() + within;
         loop {
             let running: i64 = self
                 .db
                 .query_one(
-                    "select count(*) from public.music_worker_runs where status = 'running'
-                        and started_at > now() - interval '10 minutes'",
-                    &[],
+                    "select count(*) from public.music_worker_runs
+                      where status = 'running' and started_at >= $1",
+                    &[&self.since],
                 )
                 .await?
                 .get(0);

@@ -72,7 +72,11 @@ async fn flapping_hour(stage: &mut Stage) -> Result<()> {
         if !rules.is_empty() {
             stage.sim.fault(Value::Array(rules)).await?;
         }
-        tick(stage).await?;
+        if minute == SLOW_MINUTE {
+            tick_without_waiting(stage).await?;
+        } else {
+            tick(stage).await?;
+        }
     }
     let flapped = started.elapsed();
 
@@ -106,6 +110,17 @@ async fn tick(stage: &Stage) -> Result<()> {
     let status = stage.check_status().await?;
     ensure!(status.status == 200, "status check: {}", status.status);
     stage.run_worker().await?;
+    stage.sim.advance(60).await?;
+    warp(stage, 60).await
+}
+
+/// [`tick`], but the worker run is started as pg_cron starts it, without waiting for
+/// its summary: the run goes on in the background while the next minutes are played.
+async fn tick_without_waiting(stage: &Stage) -> Result<()> {
+    let status = stage.check_status().await?;
+    ensure!(status.status == 200, "status check: {}", status.status);
+    let started = stage.start_worker().await?;
+    ensure!(started.status == 202, "worker: {}", started.status);
     stage.sim.advance(60).await?;
     warp(stage, 60).await
 }
@@ -147,21 +162,33 @@ async fn warp(stage: &Stage, secs: u32) -> Result<()> {
 /// that arrive during an outage, a rate-limit phase and maintenance (see [`faults_at`]).
 fn users_arriving_at(minute: u32) -> usize {
     match minute {
-        0 | 7 | 20 | 31 => 2,
+        0 | 7 | 20 => 2,
         3 => 3,
-        45 => 1,
+        SLOW_MINUTE | 31 | 45 => 1,
         _ => 0,
     }
 }
 
+/// The minute a submit is answered just before the functions' 30 s timeout: its run is
+/// started without waiting, so the next minutes go on beside it. The provider is up then
+/// (the outage of minute 14 has just ended) and a wave has just come.
+const SLOW_MINUTE: u32 = 16;
+
 /// The rules that start at `minute`. The hour is five cycles of twelve minutes: up,
 /// down (503 on everything, a little longer each cycle), 30 % of submits refused with
 /// 503 and an answer lost after the provider took the submit, rate limited (430),
-/// maintenance (455), slow answers. Each rule ends by itself: on the simulated clock, or
-/// after its count.
+/// maintenance (455), slow answers; once, a submit answered 27 s late. Each rule ends by
+/// itself: on the simulated clock, or after its count.
 fn faults_at(minute: u32) -> Vec<Value> {
+    let mut rules = Vec::new();
+    if minute == SLOW_MINUTE {
+        rules.push(
+            json!({"kind": "slow", "delay_ms": 27_000, "endpoint": "generate",
+                          "count": 1, "for_secs": 60}),
+        );
+    }
     let cycle = minute / 12;
-    match minute % 12 {
+    rules.extend(match minute % 12 {
         2 => vec![json!({"kind": "http_error", "status": 503,
                           "for_secs": 90 + 30 * (cycle % 3)})],
         5 => vec![
@@ -176,7 +203,8 @@ fn faults_at(minute: u32) -> Vec<Value> {
         8 => vec![json!({"kind": "body_code", "code": 455, "for_secs": 90 + 30 * (cycle % 2)})],
         10 => vec![json!({"kind": "slow", "delay_ms": 1500, "probability": 0.5, "count": 3})],
         _ => Vec::new(),
-    }
+    });
+    rules
 }
 
 async fn all_finished(stage: &Stage, ids: &[Uuid]) -> Result<bool> {
@@ -335,6 +363,10 @@ async fn check(stage: &Stage, ids: &[Uuid]) -> Result<String> {
         .filter(|s| s.fault.as_deref() == Some("accept_then_lose"))
         .count();
     let (maintenance, http_errors, slow) = (met(455), faulted("http_error"), faulted("slow"));
+    let near_timeout = submits
+        .iter()
+        .filter(|s| s.fault.as_deref() == Some("slow") && s.accepted)
+        .count();
     ensure!(
         rate_limited > 0 && lost > 0 && maintenance > 0 && http_errors > 0 && slow > 0,
         "430: {rate_limited}, lost: {lost}, 455: {maintenance}, 503: {http_errors}, slow: {slow}"
@@ -343,7 +375,8 @@ async fn check(stage: &Stage, ids: &[Uuid]) -> Result<String> {
         "  requests: {completed} completed, failed with a reason and a fallback: {failed:?}\n  \
          submits: {} ({} tasks paid), busiest 10 s: {busiest}; {} calls in all\n  \
          met: {http_errors} x 503, {rate_limited} submits x 430, {maintenance} x 455, \
-         {slow} slow, {lost} lost answers ({lost_answers} recorded)",
+         {slow} slow ({near_timeout} slow submits accepted), \
+         {lost} lost answers ({lost_answers} recorded)",
         submits.len(),
         submits.iter().filter(|s| s.accepted).count(),
         calls.len(),
