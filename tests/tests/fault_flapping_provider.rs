@@ -383,27 +383,30 @@ async fn check(stage: &Stage, ids: &[Uuid]) -> Result<String> {
     ))
 }
 
-/// Every deferral (rate limit, maintenance, a run out of time) hands back the attempt its
-/// claim counted: the `deferred` event's attempt is one less than the claim's before it.
+/// Every deferral (rate limit, maintenance, a run out of time) leaves the attempts as they
+/// were before the claim it undoes: whatever that claim counted is given back, and nothing
+/// more (a resubmit after a lost answer counts none).
 async fn check_deferrals_gave_attempts_back(stage: &Stage, id: Uuid) -> Result<()> {
     let rows = stage
         .db
         .query(
             "select event, attempt from public.music_generation_events
-              where request_id = $1 and event in ('claimed', 'deferred') order by id",
+              where request_id = $1 and attempt is not null order by id",
             &[&id],
         )
         .await?;
-    let mut claimed: Option<i32> = None;
+    let (mut last, mut before_claim) = (0, 0);
     for row in rows {
-        let (event, attempt): (String, Option<i32>) = (row.get(0), row.get(1));
+        let (event, attempt): (String, i32) = (row.get(0), row.get(1));
         match event.as_str() {
-            "claimed" => claimed = attempt,
-            _ => ensure!(
-                attempt.is_some() && attempt == claimed.map(|a| a - 1),
-                "{id}: deferred at attempt {attempt:?} after a claim at {claimed:?}"
+            "claimed" => before_claim = last,
+            "deferred" => ensure!(
+                attempt == before_claim,
+                "{id}: deferred at attempt {attempt}, claimed at {before_claim} attempts"
             ),
+            _ => {}
         }
+        last = attempt;
     }
     Ok(())
 }
