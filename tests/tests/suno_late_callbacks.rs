@@ -1,13 +1,16 @@
 //! A final callback that comes again minutes after the first (`late_duplicate_secs` in the
 //! simulator's settings) goes through the worker's callback route on the project stack
 //! and changes nothing: the request stays completed (or failed) once, with the same
-//! result, its tracks are not added twice, and no event is written after it.
+//! result, its tracks are not added twice, and no event is written after it. The route
+//! answers it 200, so the provider does not send it again; the same callback with a
+//! wrong token is still refused.
 
 use std::time::Duration;
 
 use anyhow::Result;
+use reqwest::Method;
 use serde_json::{json, Value};
-use stack_tests::functions::serial;
+use stack_tests::functions::{serial, Key};
 use stack_tests::stage::Stage;
 use uuid::Uuid;
 
@@ -76,9 +79,11 @@ async fn late_duplicates(stage: &mut Stage) -> Result<()> {
 
     // Five minutes later both final callbacks come again, and their retries after them.
     stage.sim.advance(LATE_SECS).await?;
-    let late = wait_for_late_deliveries(stage, 2).await?;
+    wait_for_late_deliveries(stage, 2).await?;
+    // A refused delivery would be tried again 10 simulated seconds later.
     stage.sim.advance(60).await?;
     stage.wait_for_quiet_runs(Duration::from_secs(20)).await?;
+    let late = wait_for_late_deliveries(stage, 2).await?;
     let stages: Vec<&str> = late
         .iter()
         .map(|c| c["stage"].as_str().unwrap_or(""))
@@ -88,9 +93,24 @@ async fn late_duplicates(stage: &mut Stage) -> Result<()> {
         "{late:?}"
     );
     assert!(
-        late.iter().all(|c| c["http_status"].is_u64()),
-        "every late callback reached the route: {late:?}"
+        late.iter()
+            .all(|c| c["http_status"] == 200 && c["delivered"] == true && c["attempt"] == 1),
+        "each late callback answered 200 the first time: {late:?}"
     );
+    assert_eq!(late.len(), 2, "none sent again: {late:?}");
+    let forged = stage
+        .functions
+        .call(
+            Method::POST,
+            &format!(
+                "music-queue-worker/callback?request_id={}&token=wrong",
+                ids[0]
+            ),
+            &Key::Nothing,
+            Some(late[0]["body"].clone()),
+        )
+        .await?;
+    assert_eq!(forged.status, 401, "{}", forged.json);
     let after = [
         finished_state(stage, ids[0]).await?,
         finished_state(stage, ids[1]).await?,
