@@ -2,10 +2,10 @@
 //!
 //! Sixty requests of twelve users come in waves, most of them while the provider is in
 //! trouble. Minute by simulated minute the provider goes up and down: down phases
-//! answering HTTP 503, rate-limit phases answering 430, maintenance (455), 30 % of submits
-//! refused with 503, slow answers, answers lost after the provider took the submit. The faults are the
-//! simulator's own, bounded in simulated time ("down for 90 s") and by a seeded
-//! probability, so a run is reproducible. Each minute the test calls the status check and
+//! answering HTTP 503, rate-limit phases answering 430, maintenance (455), 30 % of
+//! submits refused with 503, slow answers, answers lost after the provider took the
+//! submit. The faults are the simulator's own, bounded in simulated time ("down for
+//! 90 s") and by a seeded probability, so the provider's side of a run is reproducible. Each minute the test calls the status check and
 //! the worker as pg_cron would, then moves both clocks a minute on: the simulator's (its
 //! tasks age, its callbacks fire) and the queue's (see [`warp`]). Afterwards the provider
 //! stays healthy until nothing is left to do.
@@ -72,11 +72,12 @@ async fn flapping_hour(stage: &mut Stage) -> Result<()> {
         if !rules.is_empty() {
             stage.sim.fault(Value::Array(rules)).await?;
         }
-        if minute == SLOW_MINUTE {
-            tick_without_waiting(stage).await?;
+        let run = if minute == SLOW_MINUTE {
+            Run::Background
         } else {
-            tick(stage).await?;
-        }
+            Run::Waited
+        };
+        tick(stage, run).await?;
     }
     let flapped = started.elapsed();
 
@@ -88,7 +89,7 @@ async fn flapping_hour(stage: &mut Stage) -> Result<()> {
             "still unfinished after {QUIET_ROUNDS} healthy minutes: {:?}",
             unfinished(stage, &ids).await?
         );
-        tick(stage).await?;
+        tick(stage, Run::Waited).await?;
         rounds += 1;
     }
     stage.wait_for_quiet_runs(Duration::from_secs(30)).await?;
@@ -104,23 +105,26 @@ async fn flapping_hour(stage: &mut Stage) -> Result<()> {
     Ok(())
 }
 
-/// One simulated minute as pg_cron sees it: the status check, a worker run; then both
-/// clocks move a minute on.
-async fn tick(stage: &Stage) -> Result<()> {
-    let status = stage.check_status().await?;
-    ensure!(status.status == 200, "status check: {}", status.status);
-    stage.run_worker().await?;
-    stage.sim.advance(60).await?;
-    warp(stage, 60).await
+/// How a minute's worker run is started.
+enum Run {
+    /// With `?wait=true`: the minute ends with the run.
+    Waited,
+    /// As pg_cron starts it, answered 202 at once: the run goes on beside the next minutes.
+    Background,
 }
 
-/// [`tick`], but the worker run is started as pg_cron starts it, without waiting for
-/// its summary: the run goes on in the background while the next minutes are played.
-async fn tick_without_waiting(stage: &Stage) -> Result<()> {
+/// One simulated minute as pg_cron sees it: the status check, a worker run; then both
+/// clocks move a minute on.
+async fn tick(stage: &Stage, run: Run) -> Result<()> {
     let status = stage.check_status().await?;
     ensure!(status.status == 200, "status check: {}", status.status);
-    let started = stage.start_worker().await?;
-    ensure!(started.status == 202, "worker: {}", started.status);
+    match run {
+        Run::Waited => drop(stage.run_worker().await?),
+        Run::Background => {
+            let started = stage.start_worker().await?;
+            ensure!(started.status == 202, "worker: {}", started.status);
+        }
+    }
     stage.sim.advance(60).await?;
     warp(stage, 60).await
 }
