@@ -15,13 +15,14 @@
 //!    p_suno_task_id)`: a request whose submit answer was lost learns its task.
 //! 4. Unless that attached a row, `wake_music_request(p_request_id, p_callback_token)`: a
 //!    submitted request is due for a read now.
-//! 5. When neither changed a row, `music_callback_token_matches(p_request_id,
-//!    p_callback_token)`: is the token the request's own?
+//! 5. When neither changed a row, `music_callback_is_late(p_request_id, p_callback_token)`:
+//!    is the token the request's own, and the request finished?
 //! 6. [`answer_callback`] with the number of rows each call returned and that answer: one of
-//!    them changed a row → 200; neither did but the token is the request's → 200, a late
-//!    or duplicate callback for a request that waits for none (finished, or back in the
-//!    queue), ignored so the provider stops resending it; otherwise 401, the token is
-//!    wrong, whatever the request's state, so a stranger learns nothing of which ids exist.
+//!    them changed a row → 200; neither did but the request is finished → 200, a late or
+//!    duplicate callback, ignored so the provider stops resending it; otherwise 401: the
+//!    token is wrong, or the callback overtook the worker (the task id is not stored yet)
+//!    and the provider's retry will find it. The SQL does not say which, so a stranger
+//!    learns nothing of which ids exist.
 //!
 //! Both SQL functions compare the token in constant time; PostgREST or network trouble is a
 //! 503 like everywhere else ([`ApiError::from_postgrest`]), so the provider retries.
@@ -47,7 +48,7 @@ pub enum CallbackEffect {
     Attached,
     /// The request is due for a read now.
     Woken,
-    /// The token is the request's, but the request waits for no callback: nothing changed.
+    /// The request is finished (the token is its own): a late callback, nothing changed.
     Ignored,
 }
 
@@ -74,17 +75,17 @@ pub fn parse_callback_query(query: &str) -> Result<CallbackQuery, ApiError> {
 }
 
 /// The answer from the rows `attach_music_task` and `wake_music_request` returned (0 for a
-/// call not made) and whether the token is the request's own (`false` when not asked).
+/// call not made) and what `music_callback_is_late` said (`false` when not asked).
 pub fn answer_callback(
     attached: usize,
     woken: usize,
-    token_matches: bool,
+    late: bool,
 ) -> Result<CallbackEffect, ApiError> {
     if attached > 0 {
         Ok(CallbackEffect::Attached)
     } else if woken > 0 {
         Ok(CallbackEffect::Woken)
-    } else if token_matches {
+    } else if late {
         Ok(CallbackEffect::Ignored)
     } else {
         Err(ApiError::Unauthorized(
@@ -189,7 +190,7 @@ mod tests {
     }
 
     #[test]
-    fn a_late_callback_with_the_right_token_is_ignored_not_refused() {
+    fn a_late_callback_for_a_finished_request_is_ignored_not_refused() {
         assert_eq!(answer_callback(0, 0, true), Ok(CallbackEffect::Ignored));
         assert_eq!(answer_callback(0, 1, true), Ok(CallbackEffect::Woken));
     }

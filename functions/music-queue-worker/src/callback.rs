@@ -6,7 +6,8 @@
 //! the due tasks starts in `waitUntil`, so the result is stored within seconds instead of at
 //! the next cron minute. Duplicates and reordered callbacks change nothing: each read is
 //! handed to one caller by `claim_music_polls`, and a finished request is past every guard
-//! (a late callback for it, with the right token, is answered 200 and starts no run).
+//! (a late callback for it, with the right token, is answered 200 and starts no run; one
+//! that overtakes the worker is refused, so the provider sends it again).
 
 use music_core::callback_route::{answer_callback, parse_callback_query, CallbackEffect};
 use music_core::run::RunTrigger;
@@ -40,13 +41,13 @@ pub async fn answer(mut request: Request, cx: Context) -> Result<Response, ApiEr
     } else {
         0
     };
-    let token_matches = if attached == 0 && woken == 0 {
+    let late = if attached == 0 && woken == 0 {
         let args = json!({"p_request_id": query.request_id, "p_callback_token": query.token});
-        cx.store.rpc("music_callback_token_matches", &args).await? == Value::Bool(true)
+        cx.store.rpc("music_callback_is_late", &args).await? == Value::Bool(true)
     } else {
         false
     };
-    let effect = answer_callback(attached, woken, token_matches)?;
+    let effect = answer_callback(attached, woken, late)?;
     let stage = callback.as_ref().map(|c| c.stage.clone());
     cx.log.info(
         "callback",
