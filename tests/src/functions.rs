@@ -205,6 +205,11 @@ impl StackSim {
         })
     }
 
+    /// The settings, `credits` included, as `PATCH /__sim/settings` takes them back.
+    pub async fn current_settings(&self) -> Result<Value> {
+        self.send(Method::GET, "/settings", None).await
+    }
+
     /// Back to its start: settings, faults, logs and tasks.
     pub async fn reset(&self) -> Result<()> {
         self.send(Method::POST, "/reset", None).await.map(drop)
@@ -273,6 +278,20 @@ impl StackSim {
         self.send(Method::DELETE, "/requests", None).await.map(drop)
     }
 
+    /// Every callback delivery attempt so far (stage, attempt, `late`, delivered, body).
+    pub async fn callbacks(&self) -> Result<Vec<Value>> {
+        let list = self.send(Method::GET, "/callbacks", None).await?;
+        Ok(list.as_array().cloned().unwrap_or_default())
+    }
+
+    /// The simulated clock, in seconds (`sim_time_secs`).
+    pub async fn now_secs(&self) -> Result<f64> {
+        let state = self.send(Method::GET, "/state", None).await?;
+        state["sim_time_secs"]
+            .as_f64()
+            .context("no sim_time_secs in /__sim/state")
+    }
+
     async fn send(&self, method: Method, path: &str, body: Option<Value>) -> Result<Value> {
         let mut request = self
             .http
@@ -307,6 +326,31 @@ pub async fn set_cron_job_active(db: &Client, job: &str, active: bool) -> Result
         &[&job, &active],
     )
     .await?;
+    Ok(())
+}
+
+/// The pg_cron jobs as they were before [`pause_cron_jobs`], to put back with
+/// [`restore_cron_jobs`].
+#[derive(Debug, Clone)]
+pub struct CronJobs(Vec<(String, bool)>);
+
+/// Turns every pg_cron job off, for a test that drives the worker and the status check
+/// itself; answers how they were.
+pub async fn pause_cron_jobs(db: &Client) -> Result<CronJobs> {
+    let rows = db
+        .query("select jobname, active from cron.job order by jobid", &[])
+        .await?;
+    let jobs = rows.iter().map(|row| (row.get(0), row.get(1))).collect();
+    db.execute("update cron.job set active = false", &[])
+        .await?;
+    Ok(CronJobs(jobs))
+}
+
+/// Puts the pg_cron jobs back as [`pause_cron_jobs`] found them.
+pub async fn restore_cron_jobs(db: &Client, jobs: &CronJobs) -> Result<()> {
+    for (name, active) in &jobs.0 {
+        set_cron_job_active(db, name, *active).await?;
+    }
     Ok(())
 }
 

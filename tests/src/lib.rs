@@ -12,6 +12,7 @@ pub mod listener;
 pub mod outage;
 pub mod sql;
 pub mod stack;
+pub mod stage;
 pub mod suno;
 
 pub use stack::StackEnv;

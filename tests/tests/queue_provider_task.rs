@@ -444,3 +444,59 @@ async fn maintenance_times_out_a_task_that_never_finishes() -> Result<()> {
     sql::drop_users(&db, &[user]).await?;
     Ok(())
 }
+
+/// A callback that wakes a request while its read is in flight wins: the read's own
+/// schedule leaves the row due, so the run the callback started finds it (without a wake,
+/// the schedule pushes the next read out as asked).
+#[tokio::test]
+async fn a_wake_during_a_read_is_not_undone_by_the_reads_schedule() -> Result<()> {
+    let mut db = sql::db().await?;
+    let (queue, user, claim) = submitted_request(&mut db, &task_id()).await?;
+    let schedule = "select id from public.schedule_music_poll($1, $2, $3, false)";
+    let wake = "select id from public.wake_music_request($1, $2)";
+    let token = callback_token(&db, claim.id).await?;
+    let (now, later) = (0_i32, 20_i32);
+    sql::call(
+        &mut db,
+        Caller::Service,
+        schedule,
+        &[&claim.id, &claim.token, &now],
+    )
+    .await?;
+
+    // A read without a wake: scheduled 20 s on, nothing is due.
+    assert_eq!(claim_polls(&mut db, &queue).await?, [claim.id]);
+    sql::call(
+        &mut db,
+        Caller::Service,
+        schedule,
+        &[&claim.id, &claim.token, &later],
+    )
+    .await?;
+    assert!(claim_polls(&mut db, &queue).await?.is_empty());
+
+    // A read during which the callback wakes the request: still due after the schedule.
+    sql::call(&mut db, Caller::Service, wake, &[&claim.id, &token]).await?;
+    assert_eq!(
+        claim_polls(&mut db, &queue).await?,
+        [claim.id],
+        "the read claims it"
+    );
+    sql::call(&mut db, Caller::Service, wake, &[&claim.id, &token]).await?;
+    sql::call(
+        &mut db,
+        Caller::Service,
+        schedule,
+        &[&claim.id, &claim.token, &later],
+    )
+    .await?;
+    assert_eq!(
+        claim_polls(&mut db, &queue).await?,
+        [claim.id],
+        "the callback's run finds it due"
+    );
+
+    sql::drop_queue(&db, &queue).await?;
+    sql::drop_users(&db, &[user]).await?;
+    Ok(())
+}

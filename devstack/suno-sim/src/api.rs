@@ -116,8 +116,9 @@ pub async fn record_info(
     match st.tasks.get(task_id.as_str()) {
         // Unknown and not-yet-visible tasks look the same: HTTP 200 with `data: null`.
         Some(task) if task.visible(now) => {
-            let base = &st.settings.public_base_url;
-            ok(render::record_info(task, task.phase(now), base))
+            let settings = &st.settings;
+            let (base, spelling) = (&settings.public_base_url, &settings.spelling);
+            ok(render::record_info(task, task.phase(now), base, spelling))
         }
         _ => ok(Value::Null),
     }

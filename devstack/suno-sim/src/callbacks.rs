@@ -51,11 +51,31 @@ async fn live(sim: Sim, task_id: String) {
             batch.extend(held.take());
         }
         spawn_batch(&sim, &task_id, batch);
+        if let (true, Some(after)) = (is_final(stage), opts.late_duplicate_secs) {
+            spawn_late_duplicate(&sim, &task_id, step.phase, created + step.at + after);
+        }
     }
     // The task ended without `complete`: a held `first` is still owed.
     if let Some(phase) = held {
         spawn_batch(&sim, &task_id, vec![phase]);
     }
+}
+
+/// The stages after which a task sends nothing more.
+fn is_final(stage: &str) -> bool {
+    matches!(stage, "complete" | "error")
+}
+
+/// Delivers `phase` once more at simulated time `at`, unless callbacks are off by then.
+fn spawn_late_duplicate(sim: &Sim, task_id: &str, phase: Phase, at: f64) {
+    let (sim2, id) = (sim.clone(), task_id.to_owned());
+    sim.spawn(async move {
+        sim2.sleep_until_sim(at).await;
+        let opts = sim2.lock().settings.callbacks.clone();
+        if opts.enabled {
+            deliver(&sim2, &id, phase, &opts, true).await;
+        }
+    });
 }
 
 fn refund(sim: &Sim, task_id: &str) {
@@ -85,14 +105,21 @@ fn spawn_batch(sim: &Sim, task_id: &str, phases: Vec<Phase>) {
                 1
             };
             for _ in 0..times {
-                deliver(&sim2, &id, phase, &opts).await;
+                deliver(&sim2, &id, phase, &opts, false).await;
             }
         }
     });
 }
 
-/// Up to `max_attempts` POSTs; any 2xx ends it. Returns whether it got through.
-async fn deliver(sim: &Sim, task_id: &str, phase: Phase, opts: &CallbackOptions) -> bool {
+/// Up to `max_attempts` POSTs; any 2xx ends it. Returns whether it got through. `late`
+/// marks the late duplicate in the log.
+async fn deliver(
+    sim: &Sim,
+    task_id: &str,
+    phase: Phase,
+    opts: &CallbackOptions,
+    late: bool,
+) -> bool {
     let Some((url, body)) = payload(sim, task_id, phase, opts) else {
         return false;
     };
@@ -106,6 +133,7 @@ async fn deliver(sim: &Sim, task_id: &str, phase: Phase, opts: &CallbackOptions)
             task_id: task_id.to_owned(),
             stage,
             attempt,
+            late,
             url: mask_url_token(&url),
             delivered,
             http_status: result.as_ref().ok().copied(),
@@ -120,7 +148,7 @@ async fn deliver(sim: &Sim, task_id: &str, phase: Phase, opts: &CallbackOptions)
             sim.sleep_until_sim(at).await;
         }
     }
-    if stage == "complete" && opts.mark_callback_exception {
+    if stage == "complete" && opts.mark_callback_exception && !late {
         if let Some(task) = sim.lock().tasks.get_mut(task_id) {
             task.delivery_failed = true;
         }

@@ -49,6 +49,11 @@ pub struct Settings {
     pub rate_limit: RateLimit,
     pub timeline: Timeline,
     pub callbacks: CallbackOptions,
+    /// Seed of the draws behind the faults' `probability`. Setting it (even to the same
+    /// value) starts the sequence again, so a test run can be repeated exactly.
+    pub seed: u64,
+    /// How `record-info` spells statuses and clips.
+    pub spelling: Spelling,
 }
 
 impl Settings {
@@ -70,6 +75,8 @@ impl Settings {
             rate_limit: RateLimit::default(),
             timeline: Timeline::default(),
             callbacks: CallbackOptions::default(),
+            seed: 0,
+            spelling: Spelling::default(),
         }
     }
 
@@ -90,6 +97,12 @@ impl Settings {
         }
         if !["task_id", "taskId"].contains(&cb.task_id_field.as_str()) {
             return Err("callbacks.task_id_field must be \"task_id\" or \"taskId\"".into());
+        }
+        if cb
+            .late_duplicate_secs
+            .is_some_and(|s| !(s.is_finite() && s >= 0.0))
+        {
+            return Err("callbacks.late_duplicate_secs must be a finite number >= 0".into());
         }
         let t = &self.timeline;
         let all = [
@@ -173,6 +186,9 @@ pub struct CallbackOptions {
     /// When the `complete` callback exhausts its attempts, report the task as
     /// `CALLBACK_EXCEPTION` (audio still present) instead of `SUCCESS`.
     pub mark_callback_exception: bool,
+    /// Send the final callback (`complete` or `error`) once more, this many simulated
+    /// seconds after it was first due: the late duplicate some vendors send minutes later.
+    pub late_duplicate_secs: Option<f64>,
 }
 
 impl Default for CallbackOptions {
@@ -186,6 +202,37 @@ impl Default for CallbackOptions {
             retry_delay_secs: 10.0,
             timeout_secs: 15.0,
             mark_callback_exception: false,
+            late_duplicate_secs: None,
         }
     }
+}
+
+/// The spellings `record-info` may use. The contract's own (`suno`, `sunoData`) is the
+/// default; the others are those some of its docs show, which a client must read too.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Spelling {
+    pub status: StatusSpelling,
+    pub clips: ClipSpelling,
+}
+
+#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "snake_case")]
+pub enum StatusSpelling {
+    /// `PENDING`, `TEXT_SUCCESS`, `FIRST_SUCCESS`, `SUCCESS`, and each failure by name.
+    #[default]
+    Suno,
+    /// `PENDING`, `GENERATING` (text or first clip done), `SUCCESS`, `FAILED` (any
+    /// failure, with its `errorCode` and `errorMessage`).
+    Generic,
+}
+
+#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "snake_case")]
+pub enum ClipSpelling {
+    /// `response.sunoData[]` with camelCase keys (`audioUrl`).
+    #[default]
+    SunoData,
+    /// `response.data[]` with snake_case keys (`audio_url`).
+    Data,
 }

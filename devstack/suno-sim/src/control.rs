@@ -89,6 +89,7 @@ async fn patch_settings(Shared(sim): Shared<Sim>, Json(mut patch): Json<Value>) 
             None => return bad_request("credits must be an integer"),
         },
     };
+    let reseed = obj.contains_key("seed");
     let mut st = sim.lock();
     let mut merged = serde_json::to_value(&st.settings).unwrap_or_default();
     merge(&mut merged, patch);
@@ -109,6 +110,10 @@ async fn patch_settings(Shared(sim): Shared<Sim>, Json(mut patch): Json<Value>) 
     };
     if let Some(c) = credits {
         st.credits = c;
+    }
+    if reseed {
+        let seed = st.settings.seed;
+        st.reseed(seed);
     }
     let view = overview(&st);
     drop(st);
@@ -164,15 +169,17 @@ async fn add_faults(Shared(sim): Shared<Sim>, Json(body): Json<Value>) -> Respon
     } else {
         Value::Array(vec![body])
     };
-    let rules: Vec<FaultRule> = match serde_json::from_value(list) {
-        Ok(r) => r,
-        Err(e) => return bad_request(e.to_string()),
+    let Value::Array(items) = list else {
+        return bad_request("expected a rule or an array of rules");
     };
-    if let Some(Err(e)) = rules.iter().map(FaultRule::check).find(Result::is_err) {
-        return bad_request(e);
-    }
+    let rules: Vec<FaultRule> = match items.into_iter().map(FaultRule::parse).collect() {
+        Ok(r) => r,
+        Err(e) => return bad_request(e),
+    };
     let mut st = sim.lock();
-    st.faults.extend(rules);
+    let now = st.now();
+    st.faults
+        .extend(rules.into_iter().map(|rule| rule.anchored(now)));
     Json(json!(st.faults)).into_response()
 }
 
@@ -256,8 +263,11 @@ fn task_view(st: &State, task: &Task) -> Value {
     view.insert("refunded".into(), json!(task.refunded));
     view.insert("callback_url".into(), json!(task.params.callback_url));
     view.insert("request_seq".into(), json!(task.request_seq));
-    let base = &st.settings.public_base_url;
-    view.insert("record".into(), render::record_info(task, phase, base));
+    let (base, spelling) = (&st.settings.public_base_url, &st.settings.spelling);
+    view.insert(
+        "record".into(),
+        render::record_info(task, phase, base, spelling),
+    );
     Value::Object(view)
 }
 

@@ -6,6 +6,8 @@ use crate::config::{Settings, SimConfig};
 use crate::faults::FaultRule;
 use crate::outcome::Outcome;
 use crate::task::Task;
+use rand::rngs::StdRng;
+use rand::SeedableRng;
 use serde::Serialize;
 use serde_json::Value;
 use std::collections::{HashMap, VecDeque};
@@ -50,6 +52,8 @@ pub struct CallbackRecord {
     pub task_id: String,
     pub stage: &'static str,
     pub attempt: u32,
+    /// The late duplicate of a final callback (`callbacks.late_duplicate_secs`).
+    pub late: bool,
     pub url: String,
     pub delivered: bool,
     pub http_status: Option<u16>,
@@ -64,6 +68,8 @@ pub struct State {
     pub credits: i64,
     pub tasks: HashMap<String, Task>,
     pub faults: Vec<FaultRule>,
+    /// Draws for the faults' `probability`, from `settings.seed`.
+    pub fault_rng: StdRng,
     pub outcomes: VecDeque<Outcome>,
     pub requests: VecDeque<RequestRecord>,
     pub callbacks: VecDeque<CallbackRecord>,
@@ -78,6 +84,7 @@ impl State {
         let settings = Settings::from_config(&config);
         Self {
             clock: SimClock::new(settings.time_scale),
+            fault_rng: StdRng::seed_from_u64(settings.seed),
             credits: config.initial_credits,
             settings,
             initial: config,
@@ -101,6 +108,12 @@ impl State {
 
     pub fn now(&self) -> f64 {
         self.clock.now()
+    }
+
+    /// Starts the fault draws again from `seed`.
+    pub fn reseed(&mut self, seed: u64) {
+        self.settings.seed = seed;
+        self.fault_rng = StdRng::seed_from_u64(seed);
     }
 
     pub fn push_request(&mut self, mut record: RequestRecord) -> u64 {

@@ -15,9 +15,14 @@
 //!    p_suno_task_id)`: a request whose submit answer was lost learns its task.
 //! 4. Unless that attached a row, `wake_music_request(p_request_id, p_callback_token)`: a
 //!    submitted request is due for a read now.
-//! 5. [`answer_callback`] with the number of rows each call returned: one of them changed a
-//!    row → 200; neither did → 401, the token is wrong (or the request is past waiting:
-//!    the SQL does not say which, and a stranger must not learn which ids exist).
+//! 5. When neither changed a row, `music_callback_is_late(p_request_id, p_callback_token)`:
+//!    is the token the request's own, and the request finished?
+//! 6. [`answer_callback`] with the number of rows each call returned and that answer: one of
+//!    them changed a row → 200; neither did but the request is finished → 200, a late or
+//!    duplicate callback, ignored so the provider stops resending it; otherwise 401: the
+//!    token is wrong, or the callback overtook the worker (the task id is not stored yet)
+//!    and the provider's retry will find it. The SQL does not say which, so a stranger
+//!    learns nothing of which ids exist.
 //!
 //! Both SQL functions compare the token in constant time; PostgREST or network trouble is a
 //! 503 like everywhere else ([`ApiError::from_postgrest`]), so the provider retries.
@@ -44,6 +49,8 @@ pub enum CallbackEffect {
     Attached,
     /// The request is due for a read now.
     Woken,
+    /// The request is finished (the token is its own): a late callback, nothing changed.
+    Ignored,
 }
 
 /// Reads `request_id` and `token` from a raw query string (without the `?`).
@@ -71,12 +78,18 @@ pub fn parse_callback_query(query: &str) -> Result<CallbackQuery, ApiError> {
 }
 
 /// The answer from the rows `attach_music_task` and `wake_music_request` returned (0 for a
-/// call not made).
-pub fn answer_callback(attached: usize, woken: usize) -> Result<CallbackEffect, ApiError> {
+/// call not made) and what `music_callback_is_late` said (`false` when not asked).
+pub fn answer_callback(
+    attached: usize,
+    woken: usize,
+    late: bool,
+) -> Result<CallbackEffect, ApiError> {
     if attached > 0 {
         Ok(CallbackEffect::Attached)
     } else if woken > 0 {
         Ok(CallbackEffect::Woken)
+    } else if late {
+        Ok(CallbackEffect::Ignored)
     } else {
         Err(ApiError::Unauthorized(
             "the callback token does not match a request waiting for the provider".into(),
@@ -166,8 +179,14 @@ mod tests {
 
     #[test]
     fn an_attach_or_a_wake_is_a_success_and_neither_is_a_bad_token() {
-        assert_eq!(answer_callback(1, 0), Ok(CallbackEffect::Attached));
-        assert_eq!(answer_callback(0, 1), Ok(CallbackEffect::Woken));
-        assert_eq!(answer_callback(0, 0).unwrap_err().status(), 401);
+        assert_eq!(answer_callback(1, 0, false), Ok(CallbackEffect::Attached));
+        assert_eq!(answer_callback(0, 1, false), Ok(CallbackEffect::Woken));
+        assert_eq!(answer_callback(0, 0, false).unwrap_err().status(), 401);
+    }
+
+    #[test]
+    fn a_late_callback_for_a_finished_request_is_ignored_not_refused() {
+        assert_eq!(answer_callback(0, 0, true), Ok(CallbackEffect::Ignored));
+        assert_eq!(answer_callback(0, 1, true), Ok(CallbackEffect::Woken));
     }
 }

@@ -5,9 +5,11 @@
 //! the callback reports a finished task (`complete` or `error`), a short run that only reads
 //! the due tasks starts in `waitUntil`, so the result is stored within seconds instead of at
 //! the next cron minute. Duplicates and reordered callbacks change nothing: each read is
-//! handed to one caller by `claim_music_polls`, and a finished request is past every guard.
+//! handed to one caller by `claim_music_polls`, and a finished request is past every guard
+//! (a late callback for it, with the right token, is answered 200 and starts no run; one
+//! that overtakes the worker is refused, so the provider sends it again).
 
-use music_core::callback_route::{answer_callback, parse_callback_query};
+use music_core::callback_route::{answer_callback, parse_callback_query, CallbackEffect};
 use music_core::run::RunTrigger;
 use music_core::suno::{parse_callback, CallbackStage};
 use music_core::ApiError;
@@ -39,14 +41,21 @@ pub async fn answer(mut request: Request, cx: Context) -> Result<Response, ApiEr
     } else {
         0
     };
-    let effect = answer_callback(attached, woken)?;
+    let late = if attached == 0 && woken == 0 {
+        let args = json!({"p_request_id": query.request_id, "p_callback_token": query.token});
+        cx.store.rpc("music_callback_is_late", &args).await? == Value::Bool(true)
+    } else {
+        false
+    };
+    let effect = answer_callback(attached, woken, late)?;
     let stage = callback.as_ref().map(|c| c.stage.clone());
     cx.log.info(
         "callback",
         json!({"request": query.request_id, "effect": effect,
                "stage": stage.as_ref().map(|s| s.as_str().to_owned())}),
     );
-    if matches!(stage, Some(CallbackStage::Complete | CallbackStage::Error)) {
+    let finished = matches!(stage, Some(CallbackStage::Complete | CallbackStage::Error));
+    if finished && effect != CallbackEffect::Ignored {
         let run = Run::start(cx, RunTrigger::Callback).await?;
         wait_until(async move {
             let _ = run.work().await;

@@ -217,3 +217,52 @@ async fn an_undeliverable_complete_can_mark_callback_exception() {
         "audio is still there"
     );
 }
+
+#[tokio::test]
+async fn a_final_callback_can_come_again_minutes_later() {
+    let sim = start_frozen().await;
+    sim.settings(json!({"callbacks": {"late_duplicate_secs": 300.0}}))
+        .await;
+    let rx = Receiver::start(0).await;
+    let ok = sim.submit(&body("an encore", &rx.url)).await;
+    let failed = sim.submit(&body("[sim:sensitive_word]", &rx.url)).await;
+    sim.advance(120.0).await;
+    let first = rx.wait_for(4).await;
+    // Failed at 10 s, its error callback comes again at 310 s; the complete at 420 s.
+    let quiet = |n: usize| {
+        let rx = &rx;
+        async move {
+            tokio::time::sleep(Duration::from_millis(200)).await;
+            assert_eq!(rx.hits().len(), n, "nothing early");
+        }
+    };
+    sim.advance(189.0).await;
+    quiet(4).await;
+    sim.advance(1.0).await;
+    let hits = rx.wait_for(5).await;
+    assert_eq!(hits[4]["data"]["callbackType"], "error");
+    assert_eq!(hits[4]["data"]["task_id"], failed.as_str());
+    sim.advance(109.0).await;
+    quiet(5).await;
+    sim.advance(1.0).await;
+    let hits = rx.wait_for(6).await;
+    assert_eq!(hits[5]["data"]["task_id"], ok.as_str());
+    let complete = first
+        .iter()
+        .find(|h| h["data"]["callbackType"] == "complete");
+    assert_eq!(
+        Some(&hits[5]),
+        complete,
+        "the same body as the first complete"
+    );
+    let log = sim
+        .get_control(&format!("/callbacks?task_id={failed}"))
+        .await;
+    let late: Vec<bool> = log
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["late"].as_bool().unwrap())
+        .collect();
+    assert_eq!(late, [false, true]);
+}

@@ -231,3 +231,82 @@ async fn file_downloads_are_faulted_only_when_named() {
     assert!(sim.http.get(sim.url("/files/a.mp3")).send().await.is_err());
     assert_eq!(credit_response(&sim).await.status(), 200);
 }
+
+#[tokio::test]
+async fn a_fault_bounded_in_simulated_time_ends_by_itself() {
+    let sim = crate::common::start_frozen().await;
+    sim.advance(1000.0).await;
+    sim.fault(json!({"kind": "http_error", "status": 503, "for_secs": 90}))
+        .await;
+    assert_eq!(credit_response(&sim).await.status(), 503);
+    sim.advance(89.0).await;
+    assert_eq!(credit_response(&sim).await.status(), 503);
+    let rules = sim.get_control("/faults").await;
+    let until = rules[0]["until_secs"].as_f64().unwrap();
+    assert!(
+        (until - 1090.0).abs() < 0.5,
+        "anchored on the clock: {rules}"
+    );
+    sim.advance(1.0).await;
+    assert_eq!(credit_response(&sim).await.status(), 200);
+    assert_eq!(sim.get_control("/faults").await, json!([]));
+}
+
+#[tokio::test]
+async fn a_fault_can_start_later_on_the_simulated_clock() {
+    let sim = crate::common::start_frozen().await;
+    sim.fault(json!({"kind": "body_code", "code": 455, "from_secs": 60, "until_secs": 120}))
+        .await;
+    assert_eq!(credit_code(&sim).await, 200);
+    sim.advance(60.0).await;
+    assert_eq!(credit_code(&sim).await, 455);
+    sim.advance(60.0).await;
+    assert_eq!(credit_code(&sim).await, 200);
+}
+
+async fn credit_code(sim: &crate::common::Sim) -> Value {
+    sim.api_get("/api/v1/generate/credit").await["code"].clone()
+}
+
+/// The statuses of 40 credit reads under a 30 % 503 rule, after seeding with `seed`.
+async fn draws(sim: &crate::common::Sim, seed: u64) -> Vec<u16> {
+    sim.settings(json!({ "seed": seed })).await;
+    sim.control(reqwest::Method::DELETE, "/faults", None).await;
+    sim.fault(json!({"kind": "http_error", "status": 503, "probability": 0.3}))
+        .await;
+    let mut statuses = Vec::new();
+    for _ in 0..40 {
+        statuses.push(credit_response(sim).await.status().as_u16());
+    }
+    statuses
+}
+
+#[tokio::test]
+async fn a_probability_faults_a_share_of_requests_reproducibly_by_seed() {
+    let sim = start().await;
+    let first = draws(&sim, 42).await;
+    let faulted = first.iter().filter(|s| **s == 503).count();
+    assert!((3..=24).contains(&faulted), "{faulted} of 40 at 30 %");
+    assert!(first.iter().all(|s| *s == 503 || *s == 200));
+    assert_eq!(
+        draws(&sim, 42).await,
+        first,
+        "the same seed faults the same"
+    );
+    let (status, body) = sim
+        .control(
+            reqwest::Method::POST,
+            "/faults",
+            Some(json!({"kind": "reset", "probability": 2})),
+        )
+        .await;
+    assert_eq!(status, 400, "{body}");
+    let (status, _) = sim
+        .control(
+            reqwest::Method::POST,
+            "/faults",
+            Some(json!({"kind": "reset", "for_sec": 2})),
+        )
+        .await;
+    assert_eq!(status, 400, "a misspelt field is refused");
+}

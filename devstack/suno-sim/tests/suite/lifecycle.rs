@@ -168,3 +168,29 @@ async fn the_returned_urls_serve_audio_and_images() {
         .unwrap();
     assert_eq!(other["code"], 404);
 }
+
+#[tokio::test]
+async fn record_info_can_use_the_spellings_of_the_docs() {
+    let sim = start_frozen().await;
+    sim.settings(serde_json::json!({"spelling": {"status": "generic", "clips": "data"}}))
+        .await;
+    let ok = sim.submit(&body("docs", "http://127.0.0.1:9/cb")).await;
+    let failed = sim
+        .submit(&body("[sim:create_task_failed]", "http://127.0.0.1:9/cb"))
+        .await;
+    assert_eq!(sim.status(&ok).await, "PENDING");
+    sim.advance(30.0).await;
+    assert_eq!(sim.status(&ok).await, "GENERATING");
+    let record = sim.record(&failed).await;
+    assert_eq!(record["status"], "FAILED");
+    assert_eq!(record["errorCode"], 500);
+    sim.advance(90.0).await;
+    let record = sim.record(&ok).await;
+    assert_eq!(record["status"], "SUCCESS");
+    let clips = record["response"]["data"].as_array().unwrap();
+    assert_eq!(clips.len(), 2);
+    assert!(clips
+        .iter()
+        .all(|c| c["audio_url"].as_str().is_some_and(|u| u.ends_with(".mp3"))));
+    assert_eq!(record["response"].get("sunoData"), None);
+}
