@@ -267,18 +267,12 @@ impl StackSim {
         Ok(list.as_array().cloned().unwrap_or_default())
     }
 
-    /// Every callback delivery attempt so far (stage, url, outcome, body).
-    pub async fn callbacks(&self) -> Result<Vec<Value>> {
-        let list = self.send(Method::GET, "/callbacks", None).await?;
-        Ok(list.as_array().cloned().unwrap_or_default())
-    }
-
     /// Clears the request log.
     pub async fn clear_requests(&self) -> Result<()> {
         self.send(Method::DELETE, "/requests", None).await.map(drop)
     }
 
-    /// Every callback delivery attempt so far (stage, attempt, `late`, delivered, body).
+    /// Every callback delivery attempt so far (stage, attempt, `late`, url, delivered, body).
     pub async fn callbacks(&self) -> Result<Vec<Value>> {
         let list = self.send(Method::GET, "/callbacks", None).await?;
         Ok(list.as_array().cloned().unwrap_or_default())
