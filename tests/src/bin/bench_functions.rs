@@ -301,7 +301,7 @@ async fn closed_loop(
     let started = Instant::now();
     let mut tasks = Vec::new();
     for _ in 0..clients {
-        let (jwts, next, stop) = (jwts.clone(), next.clone(), stop.clone());
+        let (jwts, next) = (jwts.clone(), next.clone());
         let bench = Bench {
             http: client.http.clone(),
             url: client.url.clone(),
@@ -309,7 +309,7 @@ async fn closed_loop(
         };
         tasks.push(tokio::spawn(async move {
             let (mut timings, mut other) = (Vec::new(), 0usize);
-            while started.elapsed() < length && !stop.load(Ordering::Relaxed) {
+            while started.elapsed() < length {
                 let Some(jwt) = jwts.get(next.fetch_add(1, Ordering::Relaxed)) else {
                     break; // out of users: the step ends early, its rate stays right
                 };
