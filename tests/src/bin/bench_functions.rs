@@ -76,6 +76,7 @@ async fn users(db: &Client, count: usize) -> Result<Vec<String>> {
     Ok(jwts)
 }
 
+#[derive(Clone)]
 struct Bench {
     http: reqwest::Client,
     url: String,
@@ -302,11 +303,7 @@ async fn closed_loop(
     let mut tasks = Vec::new();
     for _ in 0..clients {
         let (jwts, next) = (jwts.clone(), next.clone());
-        let bench = Bench {
-            http: client.http.clone(),
-            url: client.url.clone(),
-            publishable: client.publishable.clone(),
-        };
+        let bench = client.clone();
         tasks.push(tokio::spawn(async move {
             let (mut timings, mut other) = (Vec::new(), 0usize);
             while started.elapsed() < length {
