@@ -1,6 +1,7 @@
-// Loads one built edge function the way its index.ts does and prints how long
-// instantiating the module takes (compile + instantiate, median of the runs).
-// Used by `scripts/bench wasm`; prints figures, asserts nothing.
+// Loads one built edge function the way its index.ts does and times
+// instantiating the module (compile + instantiate) over a number of runs.
+// Used by `scripts/bench wasm`, which prints the start of the markdown row;
+// this prints its end: " median | min | max |" in ms. Asserts nothing.
 //
 //   deno run --allow-read tools/bench-wasm.ts <pkg folder> <crate> [runs]
 const [dir, crate, runsArg] = Deno.args;
@@ -16,8 +17,7 @@ for (let i = 0; i < runs; i++) {
 }
 times.sort((a, b) => a - b);
 const median = times[Math.floor(times.length / 2)];
+const ms = (t: number) => t.toFixed(2);
 console.log(
-  `${crate}: instantiate median ${median.toFixed(2)} ms, min ${
-    times[0].toFixed(2)
-  } ms, max ${times[times.length - 1].toFixed(2)} ms over ${runs} runs`,
+  ` ${ms(median)} | ${ms(times[0])} | ${ms(times[times.length - 1])} |`,
 );

@@ -1,6 +1,6 @@
 // The panel's reads at a million rows, timed through the gateway and
-// PostgREST with an admin's session, as the browser makes them. Prints
-// figures; asserts nothing about time.
+// PostgREST with an admin's session, as the browser makes them. Prints its
+// markdown section on stdout (progress on stderr); asserts nothing about time.
 //
 // Adds BENCH_WEB_ROWS requests (default 1,000,000) of one new user, mostly
 // finished and spread over 30 days, then deletes them again.
@@ -45,7 +45,7 @@ async function timed(token, path, body) {
 
 const admin = addUser({ admin: true });
 const owner = addUser();
-console.log(`inserting ${ROWS} requests…`);
+console.error(`inserting ${ROWS} requests…`);
 let start = performance.now();
 sql(`insert into public.music_generation_queue
        (user_id, emotion, prompt, status, attempts, created_at, queued_at, run_at,
@@ -63,9 +63,8 @@ sql(`insert into public.music_generation_queue
                                        when n % 20 = 1 then 'pending'
                                        else 'completed' end as status) s;
      analyze public.music_generation_queue;`);
-console.log(`inserted in ${((performance.now() - start) / 1000).toFixed(1)} s; the table holds ${
-  sqlValue("select count(*) from public.music_generation_queue")
-} rows`);
+const filled = ((performance.now() - start) / 1000).toFixed(1);
+const total = sqlValue("select count(*) from public.music_generation_queue");
 
 try {
   const token = await signIn(admin.email);
@@ -87,17 +86,24 @@ try {
     ["page at 90 % depth, failed", `${list}&status=eq.failed&${after}`],
     ["page at 90 % depth, emotion sad", `${list}&emotion=eq.sad&${after}`],
   ];
-  console.log(`median of ${SAMPLES}, through the gateway as an admin:`);
+  console.log("## Admin panel reads\n");
+  console.log(
+    `The panel's reads through the gateway and PostgREST with an admin's session, as the ` +
+      `browser makes them: the median of ${SAMPLES} of each, with ${ROWS} requests added ` +
+      `(mostly finished, over 30 days; inserted in ${filled} s, ${total} rows in the table).\n`,
+  );
+  console.log("| read | median (ms) | rows |");
+  console.log("|---|---:|---:|");
   for (const [name, path] of cases) {
     const { ms, rows } = await timed(token, path);
-    console.log(`  ${name.padEnd(32)} ${ms.toFixed(1).padStart(8)} ms  (${rows} rows)`);
+    console.log(`| ${name} | ${ms.toFixed(1)} | ${rows} |`);
   }
   for (const rpc of ["music_queue_stats", "music_queue_timeseries"]) {
     const { ms } = await timed(token, `rpc/${rpc}`, {});
-    console.log(`  ${rpc.padEnd(32)} ${ms.toFixed(1).padStart(8)} ms`);
+    console.log(`| rpc ${rpc} | ${ms.toFixed(1)} | 1 |`);
   }
 } finally {
   start = performance.now();
   sql(`delete from public.music_generation_queue where user_id = ${literal(owner.id)}`);
-  console.log(`removed the bench rows in ${((performance.now() - start) / 1000).toFixed(1)} s`);
+  console.error(`removed the bench rows in ${((performance.now() - start) / 1000).toFixed(1)} s`);
 }

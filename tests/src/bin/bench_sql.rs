@@ -1,4 +1,4 @@
-//! Benchmark of the queue's SQL API: prints figures, asserts nothing.
+//! Benchmark of the queue's SQL API: prints its markdown section, asserts nothing.
 //!
 //! Run with `scripts/bench sql` (or `cargo run --release -p stack-tests
 //! --bin bench_sql` with `SUPABASE_DB_URL` set). Everything happens in
@@ -139,6 +139,11 @@ async fn fill(db: &Client, queue: &str, users: &[Uuid], pending: i64, finished: 
     db.batch_execute("analyze public.music_generation_queue")
         .await?;
     Ok(())
+}
+
+/// One row of the section's table.
+fn row(figure: &str, setting: &str, result: &str) {
+    println!("| {figure} | {setting} | {result} |");
 }
 
 fn per_second(n: i64, took: Duration) -> f64 {
@@ -390,37 +395,77 @@ async fn main() -> Result<()> {
         users.push(id);
     }
 
-    println!("queue SQL API benchmark (client-side timings, one loopback round trip per call)");
+    println!("## Queue SQL API\n");
+    println!(
+        "Client-side timings over one loopback connection per caller (as `service_role`, prepared \
+         statements, one autocommit call each), so each figure is the SQL API's cost plus one \
+         round trip. Sizes: {enqueues} enqueues, {jobs} jobs per claim+complete setting, \
+         {samples} timed claims per latency setting, {waiting} waiting ahead, {tracks} tracks, \
+         {small} and {big} rows (90% finished) for the claim latency.\n"
+    );
+    println!("| figure | setting | result |");
+    println!("|---|---|---:|");
     let run = async {
         for conns in [1, 4] {
             let rate = bench_enqueue(&url, &users, conns, enqueues).await?;
-            println!("enqueue                       {conns} conn(s)            {rate:>9.0} requests/s  ({enqueues} requests)");
+            row(
+                "enqueue",
+                &format!("{conns} connection(s)"),
+                &format!("{rate:.0} requests/s"),
+            );
         }
         if waiting > 0 {
             let (p50, p99, full) = bench_enqueue_behind(&url, &users, waiting, 200).await?;
-            println!("enqueue behind {waiting} waiting  (place answered as 1000+)  p50 {p50:.3} ms  p99 {p99:.3} ms  (an unbounded count: {full:.1} ms)");
+            row(
+                "enqueue latency",
+                &format!("{waiting} waiting ahead (place answered as 1000+)"),
+                &format!("p50 {p50:.3} ms, p99 {p99:.3} ms"),
+            );
+            row(
+                "an unbounded count of those waiting",
+                &format!("{waiting} waiting"),
+                &format!("{full:.1} ms"),
+            );
         }
         for workers in [1, 4] {
             for batch in [1, 5] {
                 let rate = bench_claim_complete(&url, &users, workers, batch, jobs).await?;
-                println!("claim + complete              {workers} worker(s) batch {batch}  {rate:>9.0} jobs/s      ({jobs} jobs)");
+                row(
+                    "claim + complete",
+                    &format!("{workers} worker(s), batch {batch}"),
+                    &format!("{rate:.0} jobs/s"),
+                );
             }
         }
         for batch in [1, 5] {
             let (p50, p99) = bench_claim_latency(&url, &users, small, 0, batch, samples).await?;
-            println!("claim latency {small:>8} rows     batch {batch}           p50 {p50:.3} ms  p99 {p99:.3} ms");
+            row(
+                "claim latency",
+                &format!("{small} rows, batch {batch}"),
+                &format!("p50 {p50:.3} ms, p99 {p99:.3} ms"),
+            );
         }
         if tracks > 0 {
             let (p50, p99) = bench_fallback_pick(&admin, &users, tracks, samples).await?;
-            println!("fallback pick {tracks:>8} tracks                    p50 {p50:.3} ms  p99 {p99:.3} ms");
+            row(
+                "fallback pick",
+                &format!("{tracks} tracks"),
+                &format!("p50 {p50:.3} ms, p99 {p99:.3} ms"),
+            );
         }
         if big > 0 {
             let started = Instant::now();
             let pending = big / 10;
             let (p50, p99) =
                 bench_claim_latency(&url, &users, pending, big - pending, 1, samples).await?;
-            println!("claim latency {big:>8} rows 90% finished  batch 1  p50 {p50:.3} ms  p99 {p99:.3} ms  (fill {:.0} s)",
-                     started.elapsed().as_secs_f64());
+            row(
+                "claim latency",
+                &format!(
+                    "{big} rows, 90% finished, batch 1 (fill {:.0} s)",
+                    started.elapsed().as_secs_f64()
+                ),
+                &format!("p50 {p50:.3} ms, p99 {p99:.3} ms"),
+            );
             let db = connect(&url).await?;
             let queue: String = admin
                 .query_one("select queue from public.music_generation_queue where queue like 'bench-%' group by queue order by count(*) desc limit 1", &[])
@@ -436,19 +481,24 @@ async fn main() -> Result<()> {
                 times.push(started.elapsed());
             }
             times.sort();
-            println!(
-                "claim latency {big:>8} rows 90% finished  batch 5  p50 {:.3} ms  p99 {:.3} ms",
-                percentile(&times, 0.5),
-                percentile(&times, 0.99)
+            row(
+                "claim latency",
+                &format!("{big} rows, 90% finished, batch 5"),
+                &format!(
+                    "p50 {:.3} ms, p99 {:.3} ms",
+                    percentile(&times, 0.5),
+                    percentile(&times, 0.99)
+                ),
             );
             let stats_db = connect(&url).await?;
             let started = Instant::now();
             stats_db
                 .query_one("select public.music_queue_stats()", &[])
                 .await?;
-            println!(
-                "music_queue_stats() all queues, {big} rows over 30 days, before any roll-up  {:.1} ms",
-                started.elapsed().as_secs_f64() * 1000.0
+            row(
+                "music_queue_stats(), all queues",
+                &format!("{big} rows over 30 days, before any roll-up"),
+                &format!("{:.1} ms", started.elapsed().as_secs_f64() * 1000.0),
             );
             let started = Instant::now();
             stats_db
@@ -464,9 +514,10 @@ async fn main() -> Result<()> {
                 times.push(started.elapsed());
             }
             times.sort();
-            println!(
-                "music_queue_stats() all queues, after the daily roll-up ({rollup:.1} s)  p50 {:.1} ms",
-                percentile(&times, 0.5)
+            row(
+                "music_queue_stats(), all queues",
+                &format!("after the daily roll-up (which took {rollup:.1} s)"),
+                &format!("p50 {:.1} ms", percentile(&times, 0.5)),
             );
         }
         anyhow::Ok(())

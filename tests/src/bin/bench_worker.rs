@@ -1,5 +1,5 @@
-//! Benchmark of `music-queue-worker` against the stack's simulator: prints figures, asserts
-//! nothing.
+//! Benchmark of `music-queue-worker` against the stack's simulator: prints its markdown
+//! section, asserts nothing.
 //!
 //! Run with `scripts/bench worker` against a running stack (`scripts/dev up`). It uses the
 //! `default` queue (emptied of waiting requests first), pauses the stack's cron jobs while
@@ -7,13 +7,16 @@
 //! about a second instead of one to three minutes (the provider's part, not ours).
 //!
 //! Figures:
-//! - drain rate of a backlog (`BENCH_BACKLOG`, default 200): requests the provider accepted
-//!   per minute from one run a minute (as pg_cron calls it), three ways: the default
-//!   (2 s spacing, batch after batch for 50 s), no spacing (only the shared 20-per-10 s
-//!   bucket holds back), and the seed's 5 per run (`max_per_run = 5`);
+//! - drain of a backlog (`BENCH_BACKLOG`, default 500): requests the provider accepted in
+//!   one run (as pg_cron starts it once a minute), three ways: the default (2 s spacing,
+//!   batch after batch for 50 s), no spacing (only the shared 20-per-10 s bucket holds
+//!   back), and the seed's 5 per run (`max_per_run = 5`); the backlog's drain time follows
+//!   at that rate (a whole drain at the seed's pace would take over an hour to watch);
 //! - time from the provider's recovery (the status check's probe that finds it back) to
 //!   the first request submitted and the first completed (`BENCH_RECOVERIES` samples,
-//!   default 5).
+//!   default 5), next to what waiting for the next minute tick would have given at the
+//!   same instants: the seconds left to the next whole minute, then the same submit to
+//!   completion.
 
 use std::time::{Duration, Instant};
 
@@ -62,12 +65,21 @@ async fn main() -> Result<()> {
 
 impl Bench {
     async fn run_all(&self) -> Result<()> {
-        let backlog = size("BENCH_BACKLOG", 200);
-        println!("drain of a {backlog}-request backlog, one worker run a minute (provider limit 20 per 10 s):");
+        let backlog = size("BENCH_BACKLOG", 500);
+        println!("## Worker: backlog drain and recovery\n");
+        println!(
+            "The worker against the stack's simulator (provider limit 20 submits per 10 s, \
+             running 100 times faster than real time so a generation takes about a second), \
+             the stack's cron jobs paused. Drain: a backlog of {backlog} requests, one worker \
+             run timed as pg_cron starts it each minute; the whole drain follows at that \
+             rate.\n"
+        );
+        println!("| setting | accepted in one run | run (s) | requests/min | {backlog} drained in (min) |");
+        println!("|---|---:|---:|---:|---:|");
         for (label, spacing, cap) in [
             ("default: 2 s spacing, no cap", 2000, None),
             ("no spacing: the shared bucket only", 0, None),
-            ("the seed: 5 per run", 2000, Some(5)),
+            ("the seed: fixed 5 per run", 2000, Some(5)),
         ] {
             self.fresh().await?;
             self.configure(spacing, cap).await?;
@@ -75,25 +87,40 @@ impl Bench {
             let (accepted, secs) = self.one_cron_minute().await?;
             let per_min = accepted as f64 * 60.0 / secs.max(60.0);
             println!(
-                "  {label:38} {accepted:4} accepted in one run ({secs:.1} s), {per_min:6.1}/min, {backlog} drained in ~{:.1} min",
+                "| {label} | {accepted} | {secs:.1} | {per_min:.1} | {:.1} |",
                 backlog as f64 / per_min.max(0.001)
             );
         }
         self.configure(2000, None).await?;
 
         let samples = size("BENCH_RECOVERIES", 5);
-        println!("from the provider's recovery (status-check probe) to the first request ({samples} samples, simulator 100x):");
+        if samples == 0 {
+            return Ok(());
+        }
+        println!(
+            "\nRecovery: the circuit opened by a 503 outage, one request queued, then the \
+             provider back and the status check's probe finding it; seconds to the request's \
+             submit and completion ({samples} samples). The next minute tick: the seconds left \
+             to the next whole minute at the same instant, plus the same submit to completion, \
+             as a worker started only by pg_cron would do. At real speed the provider's \
+             generation adds 1 to 3 minutes to every completion.\n"
+        );
         let mut submitted = Vec::new();
         let mut completed = Vec::new();
+        let mut ticked = Vec::new();
         for _ in 0..samples {
-            let (to_submit, to_complete) = self.recovery().await?;
+            let (to_tick, to_submit, to_complete) = self.recovery().await?;
             submitted.push(to_submit);
             completed.push(to_complete);
+            ticked.push(to_tick + to_complete - to_submit);
         }
-        println!("  submitted: {}", summary(&mut submitted));
+        println!("| from recovery to | min (s) | median (s) | mean (s) | max (s) |");
+        println!("|---|---:|---:|---:|---:|");
+        println!("| first submit | {} |", summary(&mut submitted));
+        println!("| first completion | {} |", summary(&mut completed));
         println!(
-            "  completed: {} (the provider's generation takes 1-3 min more at real speed)",
-            summary(&mut completed)
+            "| first completion, waiting for the next minute tick | {} |",
+            summary(&mut ticked)
         );
         Ok(())
     }
@@ -175,8 +202,9 @@ impl Bench {
     }
 
     /// Opens the circuit with a 503 outage, queues one request, then lets the provider back
-    /// and asks the status check: seconds to the first submit and to the first completion.
-    async fn recovery(&self) -> Result<(f64, f64)> {
+    /// and asks the status check: seconds from then to the next whole minute, to the first
+    /// submit and to the first completion.
+    async fn recovery(&self) -> Result<(f64, f64, f64)> {
         self.fresh().await?;
         self.sim
             .fault(json!({"kind": "http_error", "status": 503}))
@@ -190,6 +218,7 @@ impl Bench {
         self.sim.clear_faults().await?;
         self.sim.clear_requests().await?;
         let started = Instant::now();
+        let to_tick = 60.0 - unix_secs() % 60.0;
         self.functions
             .call(Method::POST, "suno-status-check", &Key::Secret, None)
             .await?;
@@ -208,7 +237,7 @@ impl Bench {
             }
             if status == "completed" {
                 let done = started.elapsed().as_secs_f64();
-                return Ok((submitted.unwrap_or(done), done));
+                return Ok((to_tick, submitted.unwrap_or(done), done));
             }
             ensure!(
                 started.elapsed() < Duration::from_secs(120),
@@ -219,13 +248,21 @@ impl Bench {
     }
 }
 
+/// "min | median | mean | max" in seconds.
 fn summary(samples: &mut [f64]) -> String {
     samples.sort_by(f64::total_cmp);
     let mean = samples.iter().sum::<f64>() / samples.len().max(1) as f64;
     format!(
-        "min {:.2} s, median {:.2} s, mean {mean:.2} s, max {:.2} s",
+        "{:.2} | {:.2} | {mean:.2} | {:.2}",
         samples[0],
         samples[samples.len() / 2],
         samples[samples.len() - 1]
     )
+}
+
+/// Seconds since the epoch, for where the next minute tick falls.
+fn unix_secs() -> f64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0.0, |d| d.as_secs_f64())
 }
