@@ -4,7 +4,8 @@
 // leaves one for its bind and one for its execute (the server's work for the
 // call is their sum); a simple-protocol one leaves a single "statement" record.
 
-const DURATION = /^duration: ([\d.]+) ms\s+(parse|bind|execute|statement)(?: ([^:]*))?: ([\s\S]*)$/;
+const DURATION =
+  /^duration: ([\d.]+) ms\s+(parse|bind|execute|statement)(?: ([^:]*))?: ([\s\S]*)$/;
 
 /**
  * Durations (ms) of the claims among `records` of sessions named `tag`:

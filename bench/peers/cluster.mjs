@@ -6,7 +6,20 @@
 // server-side claim timings) are the benchmark's to choose.
 
 import { execFileSync } from "node:child_process";
-import { chownSync, closeSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, readSync, statSync, writeFileSync } from "node:fs";
+import { Buffer } from "node:buffer";
+import process from "node:process";
+import {
+  chownSync,
+  closeSync,
+  existsSync,
+  mkdirSync,
+  openSync,
+  readdirSync,
+  readFileSync,
+  readSync,
+  statSync,
+  writeFileSync,
+} from "node:fs";
 import { join } from "node:path";
 import pg from "pg";
 
@@ -46,7 +59,17 @@ export class Cluster {
     if (!existsSync(join(this.dataDir, "PG_VERSION"))) {
       mkdirSync(this.dataDir, { recursive: true });
       this.#own(this.dataDir);
-      this.#server("initdb", ["-D", this.dataDir, "-U", "postgres", "--auth=trust", "-E", "UTF8", "--locale=C", "--no-sync"]);
+      this.#server("initdb", [
+        "-D",
+        this.dataDir,
+        "-U",
+        "postgres",
+        "--auth=trust",
+        "-E",
+        "UTF8",
+        "--locale=C",
+        "--no-sync",
+      ]);
     }
     // Written at every start, so a changed harness changes the settings.
     const main = join(this.dataDir, "postgresql.conf");
@@ -54,7 +77,16 @@ export class Cluster {
     writeFileSync(main, `${conf}\n# bench settings\n${SETTINGS}`);
     // A run that was killed leaves its server behind: restart it with these settings.
     if (existsSync(join(this.dataDir, "postmaster.pid"))) this.stop();
-    this.#server("pg_ctl", ["-D", this.dataDir, "-o", `-p ${this.port}`, "-w", "-l", join(this.dataDir, "startup.log"), "start"]);
+    this.#server("pg_ctl", [
+      "-D",
+      this.dataDir,
+      "-o",
+      `-p ${this.port}`,
+      "-w",
+      "-l",
+      join(this.dataDir, "startup.log"),
+      "start",
+    ]);
   }
 
   stop() {
@@ -64,13 +96,16 @@ export class Cluster {
   /** Runs a server program; as root, as the system's postgres user, which PostgreSQL requires. */
   #server(program, args) {
     const command = join(this.bin, program);
-    const [file, argv] = process.getuid() === 0 ? ["runuser", ["-u", "postgres", "--", command, ...args]] : [command, args];
+    const [file, argv] = process.getuid() === 0
+      ? ["runuser", ["-u", "postgres", "--", command, ...args]]
+      : [command, args];
     execFileSync(file, argv, { stdio: ["ignore", "ignore", "inherit"] });
   }
 
   #own(dir) {
     if (process.getuid() !== 0) return;
-    const id = (flag) => Number(execFileSync("id", [flag, "postgres"], { encoding: "utf8" }));
+    const id = (flag) =>
+      Number(execFileSync("id", [flag, "postgres"], { encoding: "utf8" }));
     chownSync(dir, id("-u"), id("-g"));
   }
 
@@ -110,7 +145,9 @@ export class Cluster {
   }
 
   postmasterPid() {
-    return Number(readFileSync(join(this.dataDir, "postmaster.pid"), "utf8").split("\n")[0]);
+    return Number(
+      readFileSync(join(this.dataDir, "postmaster.pid"), "utf8").split("\n")[0],
+    );
   }
 
   /**
@@ -144,7 +181,8 @@ export class Cluster {
   logFile() {
     const dir = join(this.dataDir, "log");
     if (!existsSync(dir)) return null;
-    const json = readdirSync(dir).filter((name) => name.endsWith(".json")).sort();
+    const json = readdirSync(dir).filter((name) => name.endsWith(".json"))
+      .sort();
     return json.length ? join(dir, json[json.length - 1]) : null;
   }
 
@@ -161,7 +199,9 @@ export class Cluster {
     } finally {
       closeSync(fd);
     }
-    return buffer.toString("utf8").split("\n").filter(Boolean).map((line) => JSON.parse(line));
+    return buffer.toString("utf8").split("\n").filter(Boolean).map((line) =>
+      JSON.parse(line)
+    );
   }
 }
 
@@ -186,11 +226,21 @@ function procStat(pid) {
 
 /** Machine-wide CPU counters from /proc/stat (all cores, clock ticks). */
 export function machineTicks() {
-  const [, ...values] = readFileSync("/proc/stat", "utf8").split("\n")[0].trim().split(/\s+/);
-  const [user, nice, system, idle, iowait, irq, softirq, steal] = values.map(Number);
+  const [, ...values] = readFileSync("/proc/stat", "utf8").split("\n")[0].trim()
+    .split(/\s+/);
+  const [user, nice, system, idle, iowait, irq, softirq, steal] = values.map(
+    Number,
+  );
   const busy = user + nice + system + irq + softirq;
-  return { busy, idle: idle + iowait, steal, total: busy + idle + iowait + steal };
+  return {
+    busy,
+    idle: idle + iowait,
+    steal,
+    total: busy + idle + iowait + steal,
+  };
 }
 
 /** Clock ticks per second (sysconf(_SC_CLK_TCK)); 100 on Linux. */
-export const TICKS_PER_SECOND = Number(execFileSync("getconf", ["CLK_TCK"], { encoding: "utf8" }).trim());
+export const TICKS_PER_SECOND = Number(
+  execFileSync("getconf", ["CLK_TCK"], { encoding: "utf8" }).trim(),
+);

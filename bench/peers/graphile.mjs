@@ -14,19 +14,25 @@ const TASK = "bench";
 // Warnings and errors only: the runner's per-job info lines would cost the
 // client CPU that the peers are measured without.
 const logger = new Logger(() => (level, message) => {
-  if (level === "error" || level === "warning") console.error(`graphile-worker ${level}: ${message}`);
+  if (level === "error" || level === "warning") {
+    console.error(`graphile-worker ${level}: ${message}`);
+  }
 });
 
 async function freshDatabase(cluster) {
   await cluster.recreateDatabase(DATABASE);
   await runMigrations({ connectionString: cluster.url(DATABASE), logger });
   const db = await cluster.connect(DATABASE);
-  await db.query(`insert into graphile_worker._private_tasks (identifier) values ('${TASK}') on conflict do nothing`);
+  await db.query(
+    `insert into graphile_worker._private_tasks (identifier) values ('${TASK}') on conflict do nothing`,
+  );
   return db;
 }
 
 async function jobsLeft(db) {
-  const { rows: [r] } = await db.query("select count(*)::int n from graphile_worker._private_jobs");
+  const { rows: [r] } = await db.query(
+    "select count(*)::int n from graphile_worker._private_jobs",
+  );
   return r.n;
 }
 
@@ -46,9 +52,17 @@ export function graphileRun({ concurrency }) {
 
     async enqueue(ctx, n) {
       seen = new Uint8Array(n);
-      const utils = await makeWorkerUtils({ connectionString: ctx.cluster.url(DATABASE), logger });
+      const utils = await makeWorkerUtils({
+        connectionString: ctx.cluster.url(DATABASE),
+        logger,
+      });
       try {
-        await utils.addJobs(Array.from({ length: n }, (_, i) => ({ identifier: TASK, payload: { i } })));
+        await utils.addJobs(
+          Array.from(
+            { length: n },
+            (_, i) => ({ identifier: TASK, payload: { i } }),
+          ),
+        );
       } finally {
         await utils.release();
       }
@@ -84,9 +98,17 @@ export function graphileRun({ concurrency }) {
       const problems = [];
       const handled = seen.reduce((sum, c) => sum + (c > 0 ? 1 : 0), 0);
       const twice = seen.reduce((sum, c) => sum + (c > 1 ? 1 : 0), 0);
-      if (handled !== n || twice) problems.push(`client: ${handled} of ${n} jobs handled, ${twice} more than once`);
+      if (handled !== n || twice) {
+        problems.push(
+          `client: ${handled} of ${n} jobs handled, ${twice} more than once`,
+        );
+      }
       const left = await jobsLeft(admin);
-      if (left !== 0) problems.push(`database: ${left} jobs left (completed jobs are deleted)`);
+      if (left !== 0) {
+        problems.push(
+          `database: ${left} jobs left (completed jobs are deleted)`,
+        );
+      }
       return problems;
     },
 
@@ -112,9 +134,17 @@ export async function graphileClaimLatency(ctx, { pending, finished, claims }) {
          from generate_series(1, $1::int) i, graphile_worker._private_tasks t where t.identifier = '${TASK}'`,
       [finished],
     );
-    const utils = await makeWorkerUtils({ connectionString: ctx.cluster.url(DATABASE), logger });
+    const utils = await makeWorkerUtils({
+      connectionString: ctx.cluster.url(DATABASE),
+      logger,
+    });
     try {
-      await utils.addJobs(Array.from({ length: pending }, (_, i) => ({ identifier: TASK, payload: { i } })));
+      await utils.addJobs(
+        Array.from(
+          { length: pending },
+          (_, i) => ({ identifier: TASK, payload: { i } }),
+        ),
+      );
     } finally {
       await utils.release();
     }
@@ -122,8 +152,24 @@ export async function graphileClaimLatency(ctx, { pending, finished, claims }) {
     await admin.query("checkpoint");
     const size = await tableSize(admin, "graphile_worker._private_jobs");
     const tag = "peers-claim-graphile";
-    const pool = new pg.Pool({ ...ctx.cluster.config(DATABASE), application_name: tag, options: "-c log_min_duration_statement=0", max: 3 });
-    pool.on("error", (error) => console.error(`graphile-worker pool: ${error.message}`));
+    const pool = new pg.Pool({
+      ...ctx.cluster.config(DATABASE),
+      application_name: tag,
+      options: "-c log_min_duration_statement=0",
+      max: 3,
+    });
+    pool.on(
+      "error",
+      (error) => console.error(`graphile-worker pool: ${error.message}`),
+    );
+    pool.on(
+      "connect",
+      (client) =>
+        client.on(
+          "error",
+          (error) => console.error(`graphile-worker client: ${error.message}`),
+        ),
+    );
     const mark = ctx.cluster.logMark();
     let handled = 0;
     let enough;
@@ -142,8 +188,20 @@ export async function graphileClaimLatency(ctx, { pending, finished, claims }) {
     await done;
     await runner.stop();
     await pool.end();
-    const timings = claimTimings(ctx.cluster.logSince(mark), tag, (name) => name.startsWith("get_job"));
-    return [{ queue: "graphile-worker 0.18.0", setting: "concurrency 1", table: `${fmtRows(pending)} pending + ${fmtRows(finished)} permanently failed; ${size}`, timings, perRow: 1 }];
+    const timings = claimTimings(
+      ctx.cluster.logSince(mark),
+      tag,
+      (name) => name.startsWith("get_job"),
+    );
+    return [{
+      queue: "graphile-worker 0.18.0",
+      setting: "concurrency 1",
+      table: `${fmtRows(pending)} pending + ${
+        fmtRows(finished)
+      } permanently failed; ${size}`,
+      timings,
+      perRow: 1,
+    }];
   } finally {
     await admin.end();
     await ctx.cluster.dropDatabase(DATABASE);

@@ -14,6 +14,7 @@
 //   BENCH_PEERS_PGDATA         the cluster's folder (default target/bench/peers-pgdata)
 
 import { execFileSync } from "node:child_process";
+import process from "node:process";
 import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { cpus, totalmem } from "node:os";
 import { join } from "node:path";
@@ -58,7 +59,8 @@ function log(message) {
 }
 
 function git(...args) {
-  return execFileSync("git", ["-C", repoRoot, ...args], { encoding: "utf8" }).trim();
+  return execFileSync("git", ["-C", repoRoot, ...args], { encoding: "utf8" })
+    .trim();
 }
 
 async function throughput(ctx) {
@@ -74,8 +76,16 @@ async function throughput(ctx) {
       result.index = index;
       result.queue = run.queue;
       result.setting = run.setting;
-      log(`  ${result.processedPerSecond.toFixed(0)} jobs/s, ${result.pgCpuMsPerJob.toFixed(2)} ms postgres CPU/job, ` +
-        `${result.walBytesPerJob.toFixed(0)} B WAL/job, exactly-once ${result.problems.length ? "FAILED: " + result.problems.join("; ") : "OK"}`);
+      log(
+        `  ${result.processedPerSecond.toFixed(0)} jobs/s, ${
+          result.pgCpuMsPerJob.toFixed(2)
+        } ms postgres CPU/job, ` +
+          `${result.walBytesPerJob.toFixed(0)} B WAL/job, exactly-once ${
+            result.problems.length
+              ? "FAILED: " + result.problems.join("; ")
+              : "OK"
+          }`,
+      );
       results.push(result);
     }
     rounds.push(results);
@@ -84,8 +94,14 @@ async function throughput(ctx) {
 }
 
 async function claimLatency(ctx) {
-  const sizes = { pending: settings.claimPending, finished: settings.claimFinished, claims: settings.claims };
-  log(`claim latency: graphile-worker at ${sizes.pending} pending + ${sizes.finished} finished`);
+  const sizes = {
+    pending: settings.claimPending,
+    finished: settings.claimFinished,
+    claims: settings.claims,
+  };
+  log(
+    `claim latency: graphile-worker at ${sizes.pending} pending + ${sizes.finished} finished`,
+  );
   const results = await graphileClaimLatency(ctx, sizes);
   log("claim latency: pg-boss");
   results.push(...(await pgbossClaimLatency(ctx, sizes)));
@@ -96,7 +112,11 @@ async function claimLatency(ctx) {
 
 async function main() {
   const started = new Date();
-  const cluster = new Cluster(process.env.BENCH_PEERS_PGDATA ?? join(repoRoot, "target/bench/peers-pgdata"), settings.port);
+  const cluster = new Cluster(
+    process.env.BENCH_PEERS_PGDATA ??
+      join(repoRoot, "target/bench/peers-pgdata"),
+    settings.port,
+  );
   cluster.start();
   const ctx = { cluster, repoRoot };
   let rounds;
@@ -104,7 +124,8 @@ async function main() {
   let serverVersion;
   try {
     const db = await cluster.connect();
-    serverVersion = (await db.query("show server_version")).rows[0].server_version;
+    serverVersion =
+      (await db.query("show server_version")).rows[0].server_version;
     await db.end();
     rounds = await throughput(ctx);
     claims = await claimLatency(ctx);
@@ -112,7 +133,9 @@ async function main() {
     cluster.stop();
   }
   const finished = new Date();
-  const dirty = git("status", "--porcelain", "--", "supabase", "devstack/sql") ? " (with uncommitted changes)" : "";
+  const dirty = git("status", "--porcelain", "--", "supabase", "devstack/sql")
+    ? " (with uncommitted changes)"
+    : "";
   const markdown = report({
     settings,
     rounds,
@@ -121,17 +144,28 @@ async function main() {
       commit: git("rev-parse", "--short", "HEAD") + dirty,
       started,
       finished,
-      machine: `${cpus().length} × ${cpus()[0].model}, ${(totalmem() / 2 ** 30).toFixed(0)} GiB`,
+      machine: `${cpus().length} × ${cpus()[0].model}, ${
+        (totalmem() / 2 ** 30).toFixed(0)
+      } GiB`,
       postgres: serverVersion,
       node: process.version,
-      pg: JSON.parse(readFileSync(join(import.meta.dirname, "node_modules/pg/package.json"), "utf8")).version,
+      pg: JSON.parse(
+        readFileSync(
+          join(import.meta.dirname, "node_modules/pg/package.json"),
+          "utf8",
+        ),
+      ).version,
     },
   });
   const out = join(repoRoot, "target/bench");
   mkdirSync(out, { recursive: true });
   writeFileSync(join(out, "peers.md"), markdown);
   console.log(markdown);
-  log(`written to target/bench/peers.md; wall time ${((finished - started) / 60000).toFixed(1)} min`);
+  log(
+    `written to target/bench/peers.md; wall time ${
+      ((finished - started) / 60000).toFixed(1)
+    } min`,
+  );
   const failed = rounds.flat().filter((r) => r.problems.length);
   if (failed.length) {
     log(`exactly-once FAILED in ${failed.length} run(s)`);

@@ -8,7 +8,9 @@ import { machineTicks, TICKS_PER_SECOND } from "./cluster.mjs";
 async function walLsn(cluster) {
   const db = await cluster.connect();
   try {
-    const { rows: [r] } = await db.query("select pg_current_wal_lsn()::text lsn");
+    const { rows: [r] } = await db.query(
+      "select pg_current_wal_lsn()::text lsn",
+    );
     return r.lsn;
   } finally {
     await db.end();
@@ -18,7 +20,10 @@ async function walLsn(cluster) {
 async function walBytes(cluster, from, to) {
   const db = await cluster.connect();
   try {
-    const { rows: [r] } = await db.query("select pg_wal_lsn_diff($2::pg_lsn, $1::pg_lsn)::float8 bytes", [from, to]);
+    const { rows: [r] } = await db.query(
+      "select pg_wal_lsn_diff($2::pg_lsn, $1::pg_lsn)::float8 bytes",
+      [from, to],
+    );
     return r.bytes;
   } finally {
     await db.end();

@@ -14,25 +14,41 @@ const USERS = 20;
 // library tracks.
 const RESULT = {
   clips: [
-    { id: null, title: "bench", audio_url: "https://cdn.example.test/a.mp3", duration: 120.0 },
-    { id: null, title: "bench", audio_url: "https://cdn.example.test/b.mp3", duration: 121.0 },
+    {
+      id: null,
+      title: "bench",
+      audio_url: "https://cdn.example.test/a.mp3",
+      duration: 120.0,
+    },
+    {
+      id: null,
+      title: "bench",
+      audio_url: "https://cdn.example.test/b.mp3",
+      duration: 121.0,
+    },
   ],
 };
 
-const CLAIM_SQL = `select id, lease_token from public.claim_music_requests($1, $2, 120, '${QUEUE}')`;
+const CLAIM_SQL =
+  `select id, lease_token from public.claim_music_requests($1, $2, 120, '${QUEUE}')`;
 const COMPLETE_SQL = "select id from public.complete_music_request($1, $2, $3)";
 
 /** The platform stand-ins, the migrations in name order, then the seed. */
 async function applySchema(db, repoRoot) {
   const platform = join(repoRoot, "devstack/sql");
-  for (const name of readdirSync(platform).filter((n) => n.endsWith(".sql")).sort()) {
+  for (
+    const name of readdirSync(platform).filter((n) => n.endsWith(".sql")).sort()
+  ) {
     // pg_cron needs shared_preload_libraries and a scheduler process, which
     // would add its own CPU to the figures; the queue's API does not use it.
     if (name.includes("pg_cron")) continue;
     await db.query(readFileSync(join(platform, name), "utf8"));
   }
   const migrations = join(repoRoot, "supabase/migrations");
-  for (const name of readdirSync(migrations).filter((n) => n.endsWith(".sql")).sort()) {
+  for (
+    const name of readdirSync(migrations).filter((n) => n.endsWith(".sql"))
+      .sort()
+  ) {
     await db.query("begin");
     await db.query(readFileSync(join(migrations, name), "utf8"));
     await db.query("commit");
@@ -49,7 +65,9 @@ async function freshDatabase(cluster, repoRoot) {
     `insert into auth.users (id, email)
      select gen_random_uuid(), 'bench-' || i || '@bench.example' from generate_series(1, ${USERS}) i`,
   );
-  await db.query(`insert into public.music_queues (name, max_pending_per_user) values ('${QUEUE}', 1000000)`);
+  await db.query(
+    `insert into public.music_queues (name, max_pending_per_user) values ('${QUEUE}', 1000000)`,
+  );
   return db;
 }
 
@@ -63,9 +81,17 @@ async function batchCompletion(db) {
     `select pg_get_function_identity_arguments(p.oid) as args
        from pg_proc p where p.pronamespace = 'public'::regnamespace and p.proname = 'complete_music_requests'`,
   );
-  if (rows.length === 0) return { call: null, note: "no complete_music_requests in the SQL API: one complete_music_request per row" };
+  if (rows.length === 0) {
+    return {
+      call: null,
+      note:
+        "no complete_music_requests in the SQL API: one complete_music_request per row",
+    };
+  }
   const args = rows[0].args;
-  const types = args.split(",").map((a) => a.trim().split(/\s+/).slice(1).join(" "));
+  const types = args.split(",").map((a) =>
+    a.trim().split(/\s+/).slice(1).join(" ")
+  );
   const shape = types.join(",");
   if (shape === "uuid[],uuid[],jsonb[]") {
     return {
@@ -74,22 +100,39 @@ async function batchCompletion(db) {
         db.query({
           name: "ours_complete_batch",
           text: "select id from public.complete_music_requests($1, $2, $3)",
-          values: [rows.map((r) => r.id), rows.map((r) => r.lease_token), rows.map(() => JSON.stringify(RESULT))],
+          values: [
+            rows.map((r) => r.id),
+            rows.map((r) => r.lease_token),
+            rows.map(() => JSON.stringify(RESULT)),
+          ],
         }),
     };
   }
   if (shape === "jsonb") {
     return {
-      note: `complete_music_requests(${args}) with [{id, lease_token, result}] for batch > 1`,
+      note:
+        `complete_music_requests(${args}) with [{id, lease_token, result}] for batch > 1`,
       call: (db, rows) =>
         db.query({
           name: "ours_complete_batch",
           text: "select id from public.complete_music_requests($1)",
-          values: [JSON.stringify(rows.map((r) => ({ id: r.id, lease_token: r.lease_token, result: RESULT })))],
+          values: [
+            JSON.stringify(
+              rows.map((r) => ({
+                id: r.id,
+                lease_token: r.lease_token,
+                result: RESULT,
+              })),
+            ),
+          ],
         }),
     };
   }
-  return { call: null, note: `complete_music_requests(${args}) has arguments this harness does not know: one complete_music_request per row` };
+  return {
+    call: null,
+    note:
+      `complete_music_requests(${args}) has arguments this harness does not know: one complete_music_request per row`,
+  };
 }
 
 async function serviceClient(cluster, extra = {}) {
@@ -140,7 +183,9 @@ export function oursRun({ workers, batch }) {
     },
 
     async drain(ctx) {
-      const clients = await Promise.all(Array.from({ length: workers }, () => serviceClient(ctx.cluster)));
+      const clients = await Promise.all(
+        Array.from({ length: workers }, () => serviceClient(ctx.cluster)),
+      );
       try {
         await Promise.all(clients.map((db, w) => work(db, `bench-${w}`)));
       } finally {
@@ -152,9 +197,17 @@ export function oursRun({ workers, batch }) {
     async check(n) {
       const problems = [];
       const twice = [...claims.values()].filter((c) => c !== 1).length;
-      if (claims.size !== n || twice) problems.push(`client: ${claims.size} ids claimed (of ${n}), ${twice} more than once`);
+      if (claims.size !== n || twice) {
+        problems.push(
+          `client: ${claims.size} ids claimed (of ${n}), ${twice} more than once`,
+        );
+      }
       const doneTwice = [...completions.values()].filter((c) => c !== 1).length;
-      if (completions.size !== n || doneTwice) problems.push(`client: ${completions.size} ids completed, ${doneTwice} more than once`);
+      if (completions.size !== n || doneTwice) {
+        problems.push(
+          `client: ${completions.size} ids completed, ${doneTwice} more than once`,
+        );
+      }
       const { rows: [db] } = await admin.query(
         `select
            (select count(*) from public.music_generation_queue) as rows,
@@ -171,9 +224,17 @@ export function oursRun({ workers, batch }) {
               group by request_id having count(*) = 2) t) as tracks_ok,
            (select count(*) from public.music_tracks where source = 'generated') as tracks`,
       );
-      const expect = { rows: n, completed_once: n, events_ok: n, tracks_ok: n, tracks: 2 * n };
+      const expect = {
+        rows: n,
+        completed_once: n,
+        events_ok: n,
+        tracks_ok: n,
+        tracks: 2 * n,
+      };
       for (const [name, want] of Object.entries(expect)) {
-        if (Number(db[name]) !== want) problems.push(`database: ${name} = ${db[name]}, expected ${want}`);
+        if (Number(db[name]) !== want) {
+          problems.push(`database: ${name} = ${db[name]}, expected ${want}`);
+        }
       }
       return problems;
     },
@@ -188,17 +249,29 @@ export function oursRun({ workers, batch }) {
 
   async function work(db, worker) {
     for (;;) {
-      const { rows } = await db.query({ name: "ours_claim", text: CLAIM_SQL, values: [worker, batch] });
+      const { rows } = await db.query({
+        name: "ours_claim",
+        text: CLAIM_SQL,
+        values: [worker, batch],
+      });
       if (rows.length === 0) return;
       for (const row of rows) claims.set(row.id, (claims.get(row.id) ?? 0) + 1);
       if (batch > 1 && completion.call) {
         const done = await completion.call(db, rows);
-        for (const row of done.rows) completions.set(row.id, (completions.get(row.id) ?? 0) + 1);
+        for (const row of done.rows) {
+          completions.set(row.id, (completions.get(row.id) ?? 0) + 1);
+        }
         continue;
       }
       for (const row of rows) {
-        const done = await db.query({ name: "ours_complete", text: COMPLETE_SQL, values: [row.id, row.lease_token, RESULT] });
-        for (const r of done.rows) completions.set(r.id, (completions.get(r.id) ?? 0) + 1);
+        const done = await db.query({
+          name: "ours_complete",
+          text: COMPLETE_SQL,
+          values: [row.id, row.lease_token, RESULT],
+        });
+        for (const r of done.rows) {
+          completions.set(r.id, (completions.get(r.id) ?? 0) + 1);
+        }
       }
     }
   }
@@ -209,7 +282,10 @@ export function oursRun({ workers, batch }) {
  * rows (bench_sql.rs's fill(): 90% completed, 10% failed): `claims` claims
  * of `batch`, each completed untimed so it leaves the claim index.
  */
-export async function oursClaimLatency(ctx, { pending, finished, claims, batches }) {
+export async function oursClaimLatency(
+  ctx,
+  { pending, finished, claims, batches },
+) {
   const admin = await freshDatabase(ctx.cluster, ctx.repoRoot);
   const results = [];
   try {
@@ -218,20 +294,43 @@ export async function oursClaimLatency(ctx, { pending, finished, claims, batches
     for (const batch of batches) {
       await admin.query("checkpoint");
       const tag = `peers-claim-ours-${batch}`;
-      const db = await serviceClient(ctx.cluster, { application_name: tag, options: "-c log_min_duration_statement=0" });
+      const db = await serviceClient(ctx.cluster, {
+        application_name: tag,
+        options: "-c log_min_duration_statement=0",
+      });
       const mark = ctx.cluster.logMark();
       try {
         for (let i = 0; i < Math.ceil(claims / batch); i++) {
-          const { rows } = await db.query({ name: "ours_claim", text: CLAIM_SQL, values: ["bench-latency", batch] });
+          const { rows } = await db.query({
+            name: "ours_claim",
+            text: CLAIM_SQL,
+            values: ["bench-latency", batch],
+          });
           for (const row of rows) {
-            await db.query({ name: "ours_complete", text: COMPLETE_SQL, values: [row.id, row.lease_token, RESULT] });
+            await db.query({
+              name: "ours_complete",
+              text: COMPLETE_SQL,
+              values: [row.id, row.lease_token, RESULT],
+            });
           }
         }
       } finally {
         await db.end();
       }
-      const timings = claimTimings(ctx.cluster.logSince(mark), tag, (name) => name === "ours_claim");
-      results.push({ queue: "ours", setting: `batch ${batch}`, table: `${fmtRows(pending)} pending + ${fmtRows(finished)} finished (90% completed, 10% failed); ${size}`, timings, perRow: batch });
+      const timings = claimTimings(
+        ctx.cluster.logSince(mark),
+        tag,
+        (name) => name === "ours_claim",
+      );
+      results.push({
+        queue: "ours",
+        setting: `batch ${batch}`,
+        table: `${fmtRows(pending)} pending + ${
+          fmtRows(finished)
+        } finished (90% completed, 10% failed); ${size}`,
+        timings,
+        perRow: batch,
+      });
     }
   } finally {
     await admin.end();

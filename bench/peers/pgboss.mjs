@@ -12,7 +12,11 @@ import { waitUntil } from "./wait.mjs";
 const DATABASE = "pgboss";
 const QUEUE = "bench";
 
-const WORK_OPTIONS = { pollingIntervalSeconds: 0.5, burstWhenBatchFull: true, burstWhenReadyExceeds: 1 };
+const WORK_OPTIONS = {
+  pollingIntervalSeconds: 0.5,
+  burstWhenBatchFull: true,
+  burstWhenReadyExceeds: 1,
+};
 
 async function startBoss(cluster, extra = {}) {
   const boss = new PgBoss({
@@ -45,7 +49,8 @@ export function pgbossRun({ batchSize, localConcurrency }) {
   let seen;
   return {
     queue: "pg-boss 12.38.0",
-    setting: `batchSize ${batchSize} × localConcurrency ${localConcurrency}, poll 0.5 s + burst`,
+    setting:
+      `batchSize ${batchSize} × localConcurrency ${localConcurrency}, poll 0.5 s + burst`,
     key: `pgboss-${batchSize}x${localConcurrency}`,
 
     async setup(ctx) {
@@ -57,7 +62,10 @@ export function pgbossRun({ batchSize, localConcurrency }) {
 
     async enqueue(_ctx, n) {
       seen = new Uint8Array(n);
-      await boss.insert(QUEUE, Array.from({ length: n }, (_, i) => ({ data: { i } })));
+      await boss.insert(
+        QUEUE,
+        Array.from({ length: n }, (_, i) => ({ data: { i } })),
+      );
     },
 
     async analyze() {
@@ -68,14 +76,26 @@ export function pgbossRun({ batchSize, localConcurrency }) {
       let handled = 0;
       let allHandled;
       const done = new Promise((resolve) => (allHandled = resolve));
-      await boss.work(QUEUE, { ...WORK_OPTIONS, batchSize, localConcurrency }, async (jobs) => {
-        for (const job of jobs) seen[job.data.i] = Math.min(255, seen[job.data.i] + 1);
-        handled += jobs.length;
-        if (handled >= n) allHandled();
-      });
+      await boss.work(
+        QUEUE,
+        { ...WORK_OPTIONS, batchSize, localConcurrency },
+        (jobs) => {
+          for (const job of jobs) {
+            seen[job.data.i] = Math.min(
+              255,
+              seen[job.data.i] + 1,
+            );
+          }
+          handled += jobs.length;
+          if (handled >= n) allHandled();
+        },
+      );
       await done;
       // pg-boss completes a batch after its handler returns.
-      await waitUntil(async () => (await completedCount(admin)).completed >= n, 60_000);
+      await waitUntil(
+        async () => (await completedCount(admin)).completed >= n,
+        60_000,
+      );
       await boss.offWork(QUEUE);
     },
 
@@ -83,9 +103,17 @@ export function pgbossRun({ batchSize, localConcurrency }) {
       const problems = [];
       const handled = seen.reduce((sum, c) => sum + (c > 0 ? 1 : 0), 0);
       const twice = seen.reduce((sum, c) => sum + (c > 1 ? 1 : 0), 0);
-      if (handled !== n || twice) problems.push(`client: ${handled} of ${n} jobs handled, ${twice} more than once`);
+      if (handled !== n || twice) {
+        problems.push(
+          `client: ${handled} of ${n} jobs handled, ${twice} more than once`,
+        );
+      }
       const db = await completedCount(admin);
-      if (db.total !== n || db.once !== n) problems.push(`database: ${db.once} of ${db.total} jobs completed on their first fetch, expected ${n} of ${n}`);
+      if (db.total !== n || db.once !== n) {
+        problems.push(
+          `database: ${db.once} of ${db.total} jobs completed on their first fetch, expected ${n} of ${n}`,
+        );
+      }
       return problems;
     },
 
@@ -115,24 +143,47 @@ export async function pgbossClaimLatency(ctx, { pending, finished, claims }) {
          from generate_series(1, $1::int) i`,
       [finished],
     );
-    await filler.insert(QUEUE, Array.from({ length: pending }, (_, i) => ({ data: { i } })));
+    await filler.insert(
+      QUEUE,
+      Array.from({ length: pending }, (_, i) => ({ data: { i } })),
+    );
     await filler.stop({ graceful: true, timeout: 10_000 });
     await admin.query("vacuum analyze pgboss.job");
     await admin.query("checkpoint");
     const size = await tableSize(admin, "pgboss.job");
     const tag = "peers-claim-pgboss";
     const mark = ctx.cluster.logMark();
-    const boss = await startBoss(ctx.cluster, { application_name: tag, options: "-c log_min_duration_statement=0" });
+    const boss = await startBoss(ctx.cluster, {
+      application_name: tag,
+      options: "-c log_min_duration_statement=0",
+    });
     let handled = 0;
     let enough;
     const done = new Promise((resolve) => (enough = resolve));
-    await boss.work(QUEUE, { ...WORK_OPTIONS, batchSize: 1, localConcurrency: 1 }, () => {
+    await boss.work(QUEUE, {
+      ...WORK_OPTIONS,
+      batchSize: 1,
+      localConcurrency: 1,
+    }, () => {
       if (++handled === claims) enough();
     });
     await done;
     await boss.stop({ graceful: true, timeout: 10_000 });
-    const timings = claimTimings(ctx.cluster.logSince(mark), tag, (_name, text) => /SKIP LOCKED/.test(text) && /state = 'active'/.test(text));
-    return [{ queue: "pg-boss 12.38.0", setting: "batchSize 1 × localConcurrency 1", table: `${fmtRows(pending)} pending + ${fmtRows(finished)} completed; ${size}`, timings, perRow: 1 }];
+    const timings = claimTimings(
+      ctx.cluster.logSince(mark),
+      tag,
+      (_name, text) =>
+        /SKIP LOCKED/.test(text) && /state = 'active'/.test(text),
+    );
+    return [{
+      queue: "pg-boss 12.38.0",
+      setting: "batchSize 1 × localConcurrency 1",
+      table: `${fmtRows(pending)} pending + ${
+        fmtRows(finished)
+      } completed; ${size}`,
+      timings,
+      perRow: 1,
+    }];
   } finally {
     await admin.end();
     await ctx.cluster.dropDatabase(DATABASE);

@@ -17,7 +17,9 @@ function percentile(sorted, p) {
 
 function spread(values, format) {
   if (values.length === 1) return format(values[0]);
-  return `${format(median(values))} (${format(Math.min(...values))}–${format(Math.max(...values))})`;
+  return `${format(median(values))} (${format(Math.min(...values))}–${
+    format(Math.max(...values))
+  })`;
 }
 
 /** Runs of each setting across rounds, in table order. */
@@ -29,7 +31,9 @@ function bySetting(rounds) {
       settings.get(run.index).push(run);
     }
   }
-  return [...settings.entries()].sort(([a], [b]) => a - b).map(([, runs]) => runs);
+  return [...settings.entries()].sort(([a], [b]) => a - b).map(([, runs]) =>
+    runs
+  );
 }
 
 function tableA(settings) {
@@ -41,10 +45,20 @@ function tableA(settings) {
     const pick = (field) => runs.map((r) => r[field]);
     const failed = runs.filter((r) => r.problems.length).length;
     lines.push(
-      `| ${runs[0].queue} | ${runs[0].setting} | ${spread(pick("enqueuePerSecond"), int)} | **${spread(pick("processedPerSecond"), int)}** | ` +
-        `${pick("processedPerSecond").map(int).join(", ")} | ${int(median(pick("busyPercent")))} | ${int(median(pick("stealPercent")))} | ` +
-        `${int(median(pick("nodePercent")))} | ${int(median(pick("postgresPercent")))} | **${two(median(pick("pgCpuMsPerJob")))}** | ` +
-        `**${int(median(pick("walBytesPerJob")))}** | ${failed ? `FAILED in ${failed} of ${runs.length}` : `OK (${runs.length} of ${runs.length})`} |`,
+      `| ${runs[0].queue} | ${runs[0].setting} | ${
+        spread(pick("enqueuePerSecond"), int)
+      } | **${spread(pick("processedPerSecond"), int)}** | ` +
+        `${pick("processedPerSecond").map(int).join(", ")} | ${
+          int(median(pick("busyPercent")))
+        } | ${int(median(pick("stealPercent")))} | ` +
+        `${int(median(pick("nodePercent")))} | ${
+          int(median(pick("postgresPercent")))
+        } | **${two(median(pick("pgCpuMsPerJob")))}** | ` +
+        `**${int(median(pick("walBytesPerJob")))}** | ${
+          failed
+            ? `FAILED in ${failed} of ${runs.length}`
+            : `OK (${runs.length} of ${runs.length})`
+        } |`,
     );
   }
   return lines;
@@ -60,8 +74,18 @@ function ratio(settings, ours, peer) {
   const b = find(settings, peer);
   const med = (runs) => median(runs.map((r) => r.processedPerSecond));
   const cpu = (runs) => median(runs.map((r) => r.pgCpuMsPerJob));
-  const perRound = a.map((run, i) => run.processedPerSecond / b[i].processedPerSecond);
-  return { ours: a, peer: b, value: med(a) / med(b), oursMedian: med(a), peerMedian: med(b), perRound, cpuRatio: cpu(a) / cpu(b) };
+  const perRound = a.map((run, i) =>
+    run.processedPerSecond / b[i].processedPerSecond
+  );
+  return {
+    ours: a,
+    peer: b,
+    value: med(a) / med(b),
+    oursMedian: med(a),
+    peerMedian: med(b),
+    perRound,
+    cpuRatio: cpu(a) / cpu(b),
+  };
 }
 
 function ratios(settings) {
@@ -78,8 +102,12 @@ function ratios(settings) {
   for (const [ours, peer] of pairs) {
     const r = ratio(settings, ours, peer);
     lines.push(
-      `| ${r.ours[0].setting} / ${r.peer[0].queue} ${r.peer[0].setting} | ${int(r.oursMedian)} | ${int(r.peerMedian)} | ` +
-        `**${two(r.value)}** | ${r.perRound.map(two).join(", ")} | ${two(r.cpuRatio)}× |`,
+      `| ${r.ours[0].setting} / ${r.peer[0].queue} ${r.peer[0].setting} | ${
+        int(r.oursMedian)
+      } | ${int(r.peerMedian)} | ` +
+        `**${two(r.value)}** | ${r.perRound.map(two).join(", ")} | ${
+          two(r.cpuRatio)
+        }× |`,
     );
   }
   return lines;
@@ -87,7 +115,13 @@ function ratios(settings) {
 
 function claimStats(timings) {
   const sorted = [...timings].sort((a, b) => a - b);
-  return { median: median(sorted), p95: percentile(sorted, 0.95), p99: percentile(sorted, 0.99), max: sorted[sorted.length - 1], n: sorted.length };
+  return {
+    median: median(sorted),
+    p95: percentile(sorted, 0.95),
+    p99: percentile(sorted, 0.99),
+    max: sorted[sorted.length - 1],
+    n: sorted.length,
+  };
 }
 
 function tableB(claims) {
@@ -97,12 +131,16 @@ function tableB(claims) {
   ];
   for (const c of claims) {
     if (c.timings.length === 0) {
-      lines.push(`| ${c.queue} | ${c.setting} | ${c.table} | no claim found in the log | |`);
+      lines.push(
+        `| ${c.queue} | ${c.setting} | ${c.table} | no claim found in the log | |`,
+      );
       continue;
     }
     const s = claimStats(c.timings);
     lines.push(
-      `| ${c.queue} | ${c.setting} | ${c.table} | **${ms(s.median)}** / ${ms(s.p95)} / ${ms(s.p99)} / ${ms(s.max)} (${s.n}) | ${ms(s.median / c.perRow)} |`,
+      `| ${c.queue} | ${c.setting} | ${c.table} | **${ms(s.median)}** / ${
+        ms(s.p95)
+      } / ${ms(s.p99)} / ${ms(s.max)} (${s.n}) | ${ms(s.median / c.perRow)} |`,
     );
   }
   return lines;
@@ -113,16 +151,34 @@ function targets(settings, claims, claimFinished) {
   const gw = ratio(settings, "ours-4x1", "graphile-c4");
   const boss = ratio(settings, "ours-4x5", "pgboss-5x4");
   const claim = claims.find((c) => c.queue === "ours" && c.perRow === 1);
-  const claimMedian = claim?.timings.length ? claimStats(claim.timings).median : NaN;
+  const claimMedian = claim?.timings.length
+    ? claimStats(claim.timings).median
+    : NaN;
   const oursRuns = settings.filter((runs) => runs[0].key.startsWith("ours-"));
-  const worstWal = Math.max(...oursRuns.map((runs) => median(runs.map((r) => r.walBytesPerJob))));
+  const worstWal = Math.max(
+    ...oursRuns.map((runs) => median(runs.map((r) => r.walBytesPerJob))),
+  );
   return [
     "| target | measured | |",
     "|---|---|---|",
-    `| processed jobs/s ≥ graphile-worker's at 4 × 1 (concurrency 4) | ${two(gw.value)}× (${int(gw.oursMedian)} against ${int(gw.peerMedian)}) | ${met(gw.value >= 1)} |`,
-    `| processed jobs/s ≥ pg-boss's at 5 × 4 (batchSize 5 × localConcurrency 4) | ${two(boss.value)}× (${int(boss.oursMedian)} against ${int(boss.peerMedian)}) | ${met(boss.value >= 1)} |`,
-    `| server-side claim ≤ 0.3 ms at ${int(claimFinished)} finished rows (batch 1, median) | ${ms(claimMedian)} ms | ${met(claimMedian <= 0.3)} |`,
-    `| WAL ≤ 1.5 kB (1,500 bytes) per job, every setting of ours (median) | at most ${int(worstWal)} bytes | ${met(worstWal <= 1500)} |`,
+    `| processed jobs/s ≥ graphile-worker's at 4 × 1 (concurrency 4) | ${
+      two(gw.value)
+    }× (${int(gw.oursMedian)} against ${int(gw.peerMedian)}) | ${
+      met(gw.value >= 1)
+    } |`,
+    `| processed jobs/s ≥ pg-boss's at 5 × 4 (batchSize 5 × localConcurrency 4) | ${
+      two(boss.value)
+    }× (${int(boss.oursMedian)} against ${int(boss.peerMedian)}) | ${
+      met(boss.value >= 1)
+    } |`,
+    `| server-side claim ≤ 0.3 ms at ${
+      int(claimFinished)
+    } finished rows (batch 1, median) | ${ms(claimMedian)} ms | ${
+      met(claimMedian <= 0.3)
+    } |`,
+    `| WAL ≤ 1.5 kB (1,500 bytes) per job, every setting of ours (median) | at most ${
+      int(worstWal)
+    } bytes | ${met(worstWal <= 1500)} |`,
   ];
 }
 
@@ -135,12 +191,22 @@ export function report({ settings: s, rounds, claims, context: c }) {
     "## Side by side with graphile-worker and pg-boss (`scripts/bench peers`)",
     "",
     `Our SQL API (the checkout's migrations at \`${c.commit}\`) against graphile-worker 0.18.0 and pg-boss 12.38.0 on one`,
-    `PostgreSQL cluster, in ${s.reps} interleaved round${s.reps > 1 ? "s" : ""} (even rounds in reverse order). Only the ratios`,
+    `PostgreSQL cluster, in ${s.reps} interleaved round${
+      s.reps > 1 ? "s" : ""
+    } (even rounds in reverse order). Only the ratios`,
     "within this run mean anything; absolute figures depend on the machine and on what else runs on it.",
     "",
-    `- **When**: ${c.started.toISOString().slice(0, 16).replace("T", " ")}–${c.finished.toISOString().slice(11, 16)} UTC, ${minutes} min wall time.`,
-    `- **Settings**: N = ${int(s.n)} jobs per run, ${s.reps} round${s.reps > 1 ? "s" : ""}; claim latency at ${int(s.claimPending)} pending + ${int(s.claimFinished)} finished rows, ${int(s.claims)} claims per queue.`,
-    `- **Machine**: ${c.machine}; client and server share it over TCP loopback. Median CPU steal over the runs: ${int(steal)}%.`,
+    `- **When**: ${c.started.toISOString().slice(0, 16).replace("T", " ")}–${
+      c.finished.toISOString().slice(11, 16)
+    } UTC, ${minutes} min wall time.`,
+    `- **Settings**: N = ${int(s.n)} jobs per run, ${s.reps} round${
+      s.reps > 1 ? "s" : ""
+    }; claim latency at ${int(s.claimPending)} pending + ${
+      int(s.claimFinished)
+    } finished rows, ${int(s.claims)} claims per queue.`,
+    `- **Machine**: ${c.machine}; client and server share it over TCP loopback. Median CPU steal over the runs: ${
+      int(steal)
+    }%.`,
     `- **PostgreSQL** ${c.postgres}, the benchmark's own cluster: shared_buffers 256MB, fsync and synchronous_commit on. **Client**: node ${c.node}, pg ${c.pg}.`,
     "- **Method**: every run starts from a fresh database, enqueues N jobs (timed), runs ANALYZE, then drains them (timed).",
     "  Postgres CPU is the cluster's processes' CPU time from /proc over the drain, divided by N; WAL is the",
@@ -148,7 +214,9 @@ export function report({ settings: s, rounds, claims, context: c }) {
     "  - graphile-worker: its runner as shipped; pg-boss: its workers, polling every 0.5 s and fetching again at once while fetches come back full.",
     "  - ours: the platform stand-ins of `devstack/sql` (without pg_cron), every migration in name order, the seed; N requests and their",
     "    `enqueued` events in one INSERT (not the API); W connections as `service_role`, each looping `claim_music_requests(worker, B, 120, 'bench')`",
-    `    and completing what it claimed (${notes.join("; ") || "complete_music_request per row"}).`,
+    `    and completing what it claimed (${
+      notes.join("; ") || "complete_music_request per row"
+    }).`,
     "  - Exactly-once, every run: on the client, every job handled (ours: claimed and completed) once; in the database, graphile-worker's job",
     "    table empty, pg-boss's N jobs completed at their first fetch, ours' N requests completed with attempts = 1 and no lease, one",
     "    `enqueued`, `claimed` and `completed` event each and two generated tracks each.",

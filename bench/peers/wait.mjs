@@ -6,7 +6,9 @@ import { setTimeout as sleep } from "node:timers/promises";
 export async function waitUntil(condition, timeoutMs, everyMs = 20) {
   const deadline = Date.now() + timeoutMs;
   while (!(await condition())) {
-    if (Date.now() > deadline) throw new Error(`still not done after ${timeoutMs} ms`);
+    if (Date.now() > deadline) {
+      throw new Error(`still not done after ${timeoutMs} ms`);
+    }
     await sleep(everyMs);
   }
 }
