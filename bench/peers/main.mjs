@@ -10,6 +10,8 @@
 //   BENCH_PEERS_CLAIM_PENDING  waiting rows beside them        (default 10000)
 //   BENCH_PEERS_CLAIMS         claims timed per queue          (default 2000)
 //   BENCH_PEERS_QUICK=1        N 2000, 1 round, 100k finished, 500 claims
+//   BENCH_PEERS_ONLY           some queues only, e.g. "ours" or "ours,graphile"
+//                              (the ratios need the peers; 0 claims skips part B)
 //   BENCH_PEERS_PG_PORT        the cluster's port              (default 55990)
 //   BENCH_PEERS_PGDATA         the cluster's folder (default target/bench/peers-pgdata)
 
@@ -44,15 +46,19 @@ const settings = {
 
 // The settings in table order; even rounds run them in reverse.
 const RUNS = [
-  () => graphileRun({ concurrency: 1 }),
-  () => graphileRun({ concurrency: 4 }),
-  () => pgbossRun({ batchSize: 1, localConcurrency: 4 }),
-  () => pgbossRun({ batchSize: 5, localConcurrency: 4 }),
-  () => oursRun({ workers: 1, batch: 1 }),
-  () => oursRun({ workers: 4, batch: 1 }),
-  () => oursRun({ workers: 1, batch: 5 }),
-  () => oursRun({ workers: 4, batch: 5 }),
+  ["graphile", () => graphileRun({ concurrency: 1 })],
+  ["graphile", () => graphileRun({ concurrency: 4 })],
+  ["pgboss", () => pgbossRun({ batchSize: 1, localConcurrency: 4 })],
+  ["pgboss", () => pgbossRun({ batchSize: 5, localConcurrency: 4 })],
+  ["ours", () => oursRun({ workers: 1, batch: 1 })],
+  ["ours", () => oursRun({ workers: 4, batch: 1 })],
+  ["ours", () => oursRun({ workers: 1, batch: 5 })],
+  ["ours", () => oursRun({ workers: 4, batch: 5 })],
 ];
+
+const only = process.env.BENCH_PEERS_ONLY?.split(",").map((q) => q.trim())
+  .filter(Boolean);
+const wanted = (queue) => !only?.length || only.includes(queue);
 
 function log(message) {
   console.error(`[${new Date().toISOString().slice(11, 19)}] ${message}`);
@@ -66,7 +72,8 @@ function git(...args) {
 async function throughput(ctx) {
   const rounds = [];
   for (let round = 1; round <= settings.reps; round++) {
-    const order = RUNS.map((make, index) => ({ make, index }));
+    const order = RUNS.map(([queue, make], index) => ({ queue, make, index }))
+      .filter(({ queue }) => wanted(queue));
     if (round % 2 === 0) order.reverse();
     const results = [];
     for (const { make, index } of order) {
@@ -99,14 +106,19 @@ async function claimLatency(ctx) {
     finished: settings.claimFinished,
     claims: settings.claims,
   };
-  log(
-    `claim latency: graphile-worker at ${sizes.pending} pending + ${sizes.finished} finished`,
-  );
-  const results = await graphileClaimLatency(ctx, sizes);
-  log("claim latency: pg-boss");
-  results.push(...(await pgbossClaimLatency(ctx, sizes)));
-  log("claim latency: ours");
-  results.push(...(await oursClaimLatency(ctx, { ...sizes, batches: [1, 5] })));
+  const phases = [
+    ["graphile", () => graphileClaimLatency(ctx, sizes)],
+    ["pgboss", () => pgbossClaimLatency(ctx, sizes)],
+    ["ours", () => oursClaimLatency(ctx, { ...sizes, batches: [1, 5] })],
+  ];
+  const results = [];
+  if (settings.claims <= 0) return results;
+  for (const [queue, phase] of phases.filter(([queue]) => wanted(queue))) {
+    log(
+      `claim latency: ${queue} at ${sizes.pending} pending + ${sizes.finished} finished`,
+    );
+    results.push(...(await phase()));
+  }
   return results;
 }
 

@@ -71,67 +71,65 @@ async function freshDatabase(cluster, repoRoot) {
   return db;
 }
 
+// Argument shapes of a batch completion RPC that this harness knows how to
+// call, each with the values for a batch of claimed rows.
+const BATCH_SHAPES = {
+  "uuid[],uuid[],jsonb[]": (rows) => [
+    rows.map((r) => r.id),
+    rows.map((r) => r.lease_token),
+    rows.map(() => JSON.stringify(RESULT)),
+  ],
+  "jsonb": (rows) => [
+    JSON.stringify(
+      rows.map((r) => ({
+        id: r.id,
+        lease_token: r.lease_token,
+        result: RESULT,
+      })),
+    ),
+  ],
+};
+
 /**
- * The batch completion RPC, when the checkout's SQL API has one, and how to
- * call it; null when it has none (or one whose arguments this harness does
- * not know, which `note` then says).
+ * The batch completion RPC (complete_music_requests) when the checkout's SQL
+ * API has one whose arguments this harness knows and which returns the
+ * completed rows; otherwise null, and `note` says why.
  */
 async function batchCompletion(db) {
-  const { rows } = await db.query(
-    `select pg_get_function_identity_arguments(p.oid) as args
+  const { rows: [fn] } = await db.query(
+    `select pg_get_function_identity_arguments(p.oid) args, pg_get_function_result(p.oid) result
        from pg_proc p where p.pronamespace = 'public'::regnamespace and p.proname = 'complete_music_requests'`,
   );
-  if (rows.length === 0) {
+  const perRow = "one complete_music_request per row";
+  if (!fn) {
+    return {
+      call: null,
+      note: `no complete_music_requests in the SQL API: ${perRow}`,
+    };
+  }
+  const shape = fn.args.split(",").map((a) =>
+    a.trim().split(/\s+/).slice(1).join(" ")
+  ).join(",");
+  const values = BATCH_SHAPES[shape];
+  const returnsRows =
+    /^SETOF (public\.)?music_generation_queue$|^TABLE\(id uuid/.test(fn.result);
+  if (!values || !returnsRows) {
     return {
       call: null,
       note:
-        "no complete_music_requests in the SQL API: one complete_music_request per row",
+        `complete_music_requests(${fn.args}) returns ${fn.result}, which this harness does not know how to call: ${perRow}`,
     };
   }
-  const args = rows[0].args;
-  const types = args.split(",").map((a) =>
-    a.trim().split(/\s+/).slice(1).join(" ")
-  );
-  const shape = types.join(",");
-  if (shape === "uuid[],uuid[],jsonb[]") {
-    return {
-      note: `complete_music_requests(${args}) for batch > 1`,
-      call: (db, rows) =>
-        db.query({
-          name: "ours_complete_batch",
-          text: "select id from public.complete_music_requests($1, $2, $3)",
-          values: [
-            rows.map((r) => r.id),
-            rows.map((r) => r.lease_token),
-            rows.map(() => JSON.stringify(RESULT)),
-          ],
-        }),
-    };
-  }
-  if (shape === "jsonb") {
-    return {
-      note:
-        `complete_music_requests(${args}) with [{id, lease_token, result}] for batch > 1`,
-      call: (db, rows) =>
-        db.query({
-          name: "ours_complete_batch",
-          text: "select id from public.complete_music_requests($1)",
-          values: [
-            JSON.stringify(
-              rows.map((r) => ({
-                id: r.id,
-                lease_token: r.lease_token,
-                result: RESULT,
-              })),
-            ),
-          ],
-        }),
-    };
-  }
+  const placeholders = values([]).map((_, i) => `$${i + 1}`).join(", ");
   return {
-    call: null,
     note:
-      `complete_music_requests(${args}) has arguments this harness does not know: one complete_music_request per row`,
+      `complete_music_requests(${fn.args}) for each claimed batch of more than one`,
+    call: (db, rows) =>
+      db.query({
+        name: "ours_complete_batch",
+        text: `select id from public.complete_music_requests(${placeholders})`,
+        values: values(rows),
+      }),
   };
 }
 
