@@ -39,11 +39,10 @@ log_rotation_size = 0
 log_min_duration_statement = -1
 `;
 
-/** The directory of PostgreSQL's server programs (pg_config --bindir). */
+/** PostgreSQL 15's server programs: Debian's folder, else pg_config's. */
 function binDir() {
-  for (const dir of ["/usr/lib/postgresql/15/bin"]) {
-    if (existsSync(join(dir, "postgres"))) return dir;
-  }
+  const debian = "/usr/lib/postgresql/15/bin";
+  if (existsSync(join(debian, "postgres"))) return debian;
   return execFileSync("pg_config", ["--bindir"], { encoding: "utf8" }).trim();
 }
 
