@@ -153,22 +153,29 @@ export class Cluster {
    * CPU time of the whole cluster, in clock ticks: the postmaster with the
    * children it has reaped (cutime, cstime) plus its live children. A backend
    * that ends between two readings moves from the second term to the first,
-   * so differences of two readings stay exact.
+   * so differences of two readings stay exact, provided no child is reaped
+   * during the scan itself (it would then be missed, or counted twice): the
+   * scan is repeated until the postmaster's reaped time is the same before
+   * and after it.
    */
   cpuTicks() {
     const postmaster = this.postmasterPid();
-    let ticks = 0;
-    for (const entry of readdirSync("/proc")) {
-      if (!/^\d+$/.test(entry)) continue;
-      const fields = procStat(entry);
-      if (!fields) continue;
-      if (Number(entry) === postmaster) {
-        ticks += fields.utime + fields.stime + fields.cutime + fields.cstime;
-      } else if (fields.ppid === postmaster) {
-        ticks += fields.utime + fields.stime;
+    for (;;) {
+      const before = procStat(postmaster);
+      let children = 0;
+      for (const entry of readdirSync("/proc")) {
+        if (!/^\d+$/.test(entry) || Number(entry) === postmaster) continue;
+        const fields = procStat(entry);
+        if (fields?.ppid === postmaster) {
+          children += fields.utime + fields.stime;
+        }
+      }
+      const after = procStat(postmaster);
+      const reaped = (stat) => stat.cutime + stat.cstime;
+      if (reaped(before) === reaped(after)) {
+        return after.utime + after.stime + reaped(after) + children;
       }
     }
-    return ticks;
   }
 
   /** The JSON log file and its current size, to read what follows later. */
