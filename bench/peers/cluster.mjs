@@ -1,5 +1,5 @@
-// The benchmark's own PostgreSQL cluster: created once in a git-ignored
-// folder, started for the run and stopped after it. Its own cluster rather
+// The benchmark's own PostgreSQL cluster: created in a git-ignored folder
+// for the run, and removed after it (its WAL alone keeps about 1 GB). Its own cluster rather
 // than a stack's database, so that the postgres CPU read from /proc is the
 // three queues' work alone (no pg_cron, pg_net or PostgREST beside it) and
 // so that its settings (the ones queue-cost.md names, plus a JSON log for the
@@ -17,6 +17,7 @@ import {
   readdirSync,
   readFileSync,
   readSync,
+  rmSync,
   statSync,
   writeFileSync,
 } from "node:fs";
@@ -90,6 +91,12 @@ export class Cluster {
 
   stop() {
     this.#server("pg_ctl", ["-D", this.dataDir, "-m", "fast", "-w", "stop"]);
+  }
+
+  /** Stops the server and deletes the cluster's folder. */
+  remove() {
+    this.stop();
+    rmSync(this.dataDir, { recursive: true, force: true });
   }
 
   /** Runs a server program; as root, as the system's postgres user, which PostgreSQL requires. */

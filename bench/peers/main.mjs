@@ -142,7 +142,7 @@ async function main() {
     rounds = await throughput(ctx);
     claims = await claimLatency(ctx);
   } finally {
-    cluster.stop();
+    cluster.remove();
   }
   const finished = new Date();
   const dirty = git("status", "--porcelain", "--", "supabase", "devstack/sql")
