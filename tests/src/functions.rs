@@ -393,3 +393,36 @@ pub fn expect_status(answer: &Answer, status: u16) -> Result<()> {
     );
     Ok(())
 }
+
+/// Ids of the worker runs still marked running. An earlier fault test can leave one
+/// behind for good (a run whose process was killed, or whose database went away before
+/// it could record its end: maintenance marks those abandoned much later), so a test
+/// waits only for the runs it started, not for every running one.
+pub async fn running_worker_runs(db: &Client) -> Result<Vec<String>> {
+    let rows = db
+        .query(
+            "select id::text from public.music_worker_runs where status = 'running'",
+            &[],
+        )
+        .await?;
+    Ok(rows.iter().map(|row| row.get(0)).collect())
+}
+
+/// Waits until no worker run is running except those in `running_before`.
+pub async fn wait_for_new_worker_runs(
+    db: &Client,
+    running_before: &[String],
+    limit: Duration,
+) -> Result<()> {
+    let deadline = tokio::time::Instant::now() + limit;
+    loop {
+        let running = running_worker_runs(db).await?;
+        if running.iter().all(|id| running_before.contains(id)) {
+            return Ok(());
+        }
+        if tokio::time::Instant::now() > deadline {
+            anyhow::bail!("a worker run is still running after {} s", limit.as_secs());
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}

@@ -20,7 +20,8 @@ use jsonwebtoken::{encode, EncodingKey, Header};
 use reqwest::Method;
 use serde_json::{json, Value};
 use stack_tests::functions::{
-    expect_status, is_error_body, serial, set_cron_job_active, Answer, Functions, Key, StackSim,
+    expect_status, is_error_body, running_worker_runs, serial, set_cron_job_active,
+    wait_for_new_worker_runs, Answer, Functions, Key, StackSim,
 };
 use stack_tests::sql::{self, Caller};
 use stack_tests::stack::{sign, user_token};
@@ -358,13 +359,15 @@ async fn try_every_privileged_door(world: &World) -> Result<()> {
         world.state().await? != before,
         "an admin's change is visible"
     );
-    let started_before = running_run_ids(&world.db).await?;
+    let running_before = running_worker_runs(&world.db).await?;
     let run = world
         .functions
         .call(Method::POST, WORKER, &admin, None)
         .await?;
     expect_status(&run, 202)?;
-    wait_for_new_runs_to_finish(&world.db, &started_before).await
+    wait_for_new_worker_runs(&world.db, &running_before, Duration::from_secs(10))
+        .await
+        .context("positive control")
 }
 
 #[tokio::test]
@@ -431,29 +434,4 @@ async fn cron_jobs_active(db: &Client) -> Result<Vec<(String, bool)>> {
         )
         .await?;
     Ok(rows.iter().map(|row| (row.get(0), row.get(1))).collect())
-}
-
-/// Ids of the worker runs still marked running. An earlier fault test may leave one
-/// behind (a run whose process was killed, or whose database went away before it
-/// could record its end), so the control waits only for the runs it started.
-async fn running_run_ids(db: &Client) -> Result<Vec<String>> {
-    let rows = db
-        .query(
-            "select id::text from public.music_worker_runs where status = 'running'",
-            &[],
-        )
-        .await?;
-    Ok(rows.iter().map(|row| row.get(0)).collect())
-}
-
-/// The positive control's worker run finishes before the cron jobs come back.
-async fn wait_for_new_runs_to_finish(db: &Client, started_before: &[String]) -> Result<()> {
-    for _ in 0..100 {
-        let running = running_run_ids(db).await?;
-        if running.iter().all(|id| started_before.contains(id)) {
-            return Ok(());
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    Err(anyhow::anyhow!("a worker run is still running after 10 s")).context("positive control")
 }

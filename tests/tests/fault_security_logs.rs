@@ -22,7 +22,8 @@ use anyhow::{ensure, Context, Result};
 use reqwest::Method;
 use serde_json::{json, Value};
 use stack_tests::functions::{
-    expect_status, serial, set_cron_job_active, Answer, Functions, Key, StackSim,
+    expect_status, running_worker_runs, serial, set_cron_job_active, wait_for_new_worker_runs,
+    Answer, Functions, Key, StackSim,
 };
 use stack_tests::sql;
 use stack_tests::stack::{sign, user_token, JWT_SECRET};
@@ -50,6 +51,8 @@ struct World {
     sim: StackSim,
     db: Client,
     cron_was_active: Vec<(String, bool)>,
+    /// Worker runs an earlier test left running; the walk waits only for its own.
+    runs_running_before: Vec<String>,
     users: Vec<Uuid>,
     /// Every credential this test sent that must not be written down.
     used: Vec<Secret>,
@@ -76,6 +79,7 @@ async fn setup() -> Result<World> {
          update public.suno_api_status set paused_until = null, pause_kind = null where id;",
     )
     .await?;
+    let runs_running_before = running_worker_runs(&db).await?;
     let sim = StackSim::from_env()?;
     sim.reset().await?;
     sim.settings(json!({"time_scale": 100})).await?;
@@ -84,6 +88,7 @@ async fn setup() -> Result<World> {
         sim,
         db,
         cron_was_active,
+        runs_running_before,
         users: Vec::new(),
         used: Vec::new(),
     })
@@ -181,7 +186,9 @@ impl World {
             )
             .await?;
         expect_status(&self.probe().await?, 200)?;
-        wait_for_runs_to_finish(&self.db).await?;
+        // Runs started by the walk finish (and log) before the scan.
+        wait_for_new_worker_runs(&self.db, &self.runs_running_before, Duration::from_secs(15))
+            .await?;
         sql::drop_users(&self.db, &self.users).await?;
         for (job, active) in &self.cron_was_active {
             set_cron_job_active(&self.db, job, *active).await?;
@@ -561,24 +568,6 @@ fn hex_runs(line: &str) -> impl Iterator<Item = &str> {
         .flat_map(|run| {
             (0..=run.len() - CALLBACK_TOKEN_LEN).map(move |i| &run[i..i + CALLBACK_TOKEN_LEN])
         })
-}
-
-/// Runs started by the walk finish (and log) before the scan.
-async fn wait_for_runs_to_finish(db: &Client) -> Result<()> {
-    for _ in 0..150 {
-        let running: i64 = db
-            .query_one(
-                "select count(*) from public.music_worker_runs where status = 'running'",
-                &[],
-            )
-            .await?
-            .get(0);
-        if running == 0 {
-            return Ok(());
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    anyhow::bail!("a worker run is still running after 15 s")
 }
 
 #[test]
