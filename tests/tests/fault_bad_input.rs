@@ -19,7 +19,7 @@ use std::time::Duration;
 use anyhow::Result;
 use music_core::callback_route::parse_callback_query;
 use music_core::request_id::parse_request_id;
-use music_core::{parse_request, ErrorCode};
+use music_core::{parse_request, Emotion, ErrorCode};
 use proptest::prelude::*;
 use proptest::test_runner::{Config, RngAlgorithm, TestCaseError, TestRng, TestRunner};
 use reqwest::header::{HeaderName, HeaderValue};
@@ -37,15 +37,10 @@ const CASES: u32 = 96;
 /// The seed of every property's random source.
 const SEED: [u8; 32] = *b"fault_bad_input:fixed-seed-2026!";
 
-const EMOTIONS: [&str; 7] = [
-    "joy",
-    "calm",
-    "sad",
-    "anger",
-    "anxious",
-    "energetic",
-    "neutral",
-];
+/// The emotions the core accepts, as sent.
+fn emotions() -> [&'static str; 7] {
+    Emotion::ALL.map(Emotion::as_str)
+}
 
 // ---------------------------------------------------------------------------------------
 // The stack, held still for the properties.
@@ -311,8 +306,8 @@ fn field(plausible: BoxedStrategy<Value>) -> impl Strategy<Value = Option<Value>
 /// A music request body, close to valid or not.
 fn music_body() -> impl Strategy<Value = Value> {
     let emotion = prop_oneof![
-        prop::sample::select(&EMOTIONS[..]).prop_map(Value::from),
-        prop::sample::select(&EMOTIONS[..])
+        prop::sample::select(emotions().to_vec()).prop_map(Value::from),
+        prop::sample::select(emotions().to_vec())
             .prop_map(|e| Value::from(format!(" {} ", e.to_uppercase()))),
         text().prop_map(Value::from),
     ]

@@ -22,6 +22,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{ensure, Context, Result};
 use futures::{FutureExt, StreamExt};
+use music_core::Emotion;
 use reqwest::Method;
 use serde_json::json;
 use stack_tests::functions::{expect_status, is_error_body, Answer, Functions, Key, StackSim};
@@ -32,15 +33,10 @@ use tokio_postgres::Client;
 use uuid::Uuid;
 
 const FUNCTION: &str = "emotion-music-ai";
-const EMOTIONS: [&str; 7] = [
-    "joy",
-    "calm",
-    "sad",
-    "anger",
-    "anxious",
-    "energetic",
-    "neutral",
-];
+/// The emotions the core accepts, as sent.
+fn emotions() -> [&'static str; 7] {
+    Emotion::ALL.map(Emotion::as_str)
+}
 
 /// One request of the plan.
 #[derive(Debug, Clone)]
@@ -70,14 +66,14 @@ fn plan(users: usize) -> Vec<Ask> {
         let mut asks = Vec::new();
         let mut keyed: Vec<(String, &'static str)> = Vec::new();
         for k in 0..20 + (user % 5) * 10 {
-            let emotion = EMOTIONS[(user + k) % EMOTIONS.len()];
+            let emotion = emotions()[(user + k) % Emotion::ALL.len()];
             let ask = if k % 8 == 7 && !keyed.is_empty() {
                 let (key, first) = keyed[keyed.len().saturating_sub(2)].clone();
                 let emotion = if user % 2 == 0 {
                     first
                 } else {
-                    EMOTIONS[(EMOTIONS.iter().position(|e| *e == first).unwrap_or(0) + 1)
-                        % EMOTIONS.len()]
+                    emotions()[(emotions().iter().position(|e| *e == first).unwrap_or(0) + 1)
+                        % Emotion::ALL.len()]
                 };
                 Ask {
                     user,
