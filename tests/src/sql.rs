@@ -304,3 +304,57 @@ pub async fn events(db: &Client, id: Uuid) -> Result<Vec<String>> {
         .await?;
     Ok(rows.iter().map(|row| row.get(0)).collect())
 }
+
+/// Enqueues `n` requests with `emotion` for one fresh user through the SQL API, as
+/// `emotion-music-ai` stores them; each prompt is `prompt` and its number.
+pub async fn enqueue_for_new_user(
+    db: &mut Client,
+    emotion: &str,
+    n: usize,
+    prompt: &str,
+) -> Result<Vec<Uuid>> {
+    let user = new_user(db).await?;
+    let mut ids = Vec::new();
+    for i in 0..n {
+        let rows = call(
+            db,
+            Caller::Service,
+            "select (public.enqueue_music_request(p_emotion => $1, p_user_id => $2,
+                     p_prompt => $3) ->> 'id')::uuid",
+            &[&emotion, &user, &format!("{prompt} {i}")],
+        )
+        .await?;
+        ids.push(rows[0].get(0));
+    }
+    Ok(ids)
+}
+
+/// Waits until every request of `ids` has `status`, or fails after `within` saying how
+/// many had it.
+pub async fn wait_for_status(
+    db: &Client,
+    ids: &[Uuid],
+    status: &str,
+    within: std::time::Duration,
+) -> Result<()> {
+    let deadline = std::time::Instant::now() + within;
+    loop {
+        let count: i64 = db
+            .query_one(
+                "select count(*) from public.music_generation_queue
+                  where id = any($1) and status = $2",
+                &[&ids, &status],
+            )
+            .await?
+            .get(0);
+        if count == ids.len() as i64 {
+            return Ok(());
+        }
+        anyhow::ensure!(
+            std::time::Instant::now() < deadline,
+            "{count} of {} {status} after {within:?}",
+            ids.len()
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+}

@@ -21,7 +21,7 @@ use uuid::Uuid;
 use crate::functions::{
     expect_status, pause_cron_jobs, restore_cron_jobs, Answer, CronJobs, Functions, Key, StackSim,
 };
-use crate::sql::{call, new_user, Caller};
+use crate::sql;
 
 const WORKER: &str = "music-queue-worker";
 const STATUS_CHECK: &str = "suno-status-check";
@@ -102,20 +102,7 @@ impl Stage {
     /// Enqueues `n` requests for one fresh user through the SQL API, as
     /// `emotion-music-ai` does; each prompt is `prompt` and its number.
     pub async fn enqueue(&mut self, n: usize, prompt: &str) -> Result<Vec<Uuid>> {
-        let user = new_user(&self.db).await?;
-        let mut ids = Vec::new();
-        for i in 0..n {
-            let rows = call(
-                &mut self.db,
-                Caller::Service,
-                "select (public.enqueue_music_request(p_emotion => 'calm', p_user_id => $1,
-                         p_prompt => $2) ->> 'id')::uuid",
-                &[&user, &format!("{prompt} {i}")],
-            )
-            .await?;
-            ids.push(rows[0].get(0));
-        }
-        Ok(ids)
+        sql::enqueue_for_new_user(&mut self.db, "calm", n, prompt).await
     }
 
     /// A worker run as pg_cron starts it (the secret key), answered with its summary.
@@ -145,27 +132,7 @@ impl Stage {
 
     /// Waits until every request of `ids` has `status`.
     pub async fn wait_for(&self, ids: &[Uuid], status: &str, within: Duration) -> Result<()> {
-        let deadline = Instant::now() + within;
-        loop {
-            let count: i64 = self
-                .db
-                .query_one(
-                    "select count(*) from public.music_generation_queue
-                      where id = any($1) and status = $2",
-                    &[&ids, &status],
-                )
-                .await?
-                .get(0);
-            if count == ids.len() as i64 {
-                return Ok(());
-            }
-            ensure!(
-                Instant::now() < deadline,
-                "{count} of {} {status} after {within:?}",
-                ids.len()
-            );
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
+        sql::wait_for_status(&self.db, ids, status, within).await
     }
 
     /// Waits until no worker run started on this stage is still running (callback runs

@@ -16,7 +16,7 @@ use reqwest::Method;
 use serde_json::{json, Value};
 use stack_tests::faults::{eventually, is_running, part_pid, send_signal, PausedCronJobs};
 use stack_tests::functions::{expect_status, Functions, Key, StackSim};
-use stack_tests::sql::{call, new_user, Caller};
+use stack_tests::sql;
 use tokio_postgres::Client;
 use uuid::Uuid;
 
@@ -180,20 +180,7 @@ impl Stage {
 
     /// `n` requests of a fresh user, through the SQL API as `emotion-music-ai` stores them.
     async fn enqueue(&mut self, n: usize) -> Result<Vec<Uuid>> {
-        let user = new_user(&self.db).await?;
-        let mut ids = Vec::new();
-        for i in 0..n {
-            let rows = call(
-                &mut self.db,
-                Caller::Service,
-                "select (public.enqueue_music_request(p_emotion => 'joy', p_user_id => $1,
-                         p_prompt => $2) ->> 'id')::uuid",
-                &[&user, &format!("a killed worker {i}")],
-            )
-            .await?;
-            ids.push(rows[0].get(0));
-        }
-        Ok(ids)
+        sql::enqueue_for_new_user(&mut self.db, "joy", n, "a killed worker").await
     }
 
     /// Waits until the simulator holds a submit, and says whose it is.

@@ -19,7 +19,7 @@ use serde_json::{json, Value};
 use stack_tests::functions::{
     expect_status, is_error_body, serial, set_cron_job_active, Answer, Functions, Key, StackSim,
 };
-use stack_tests::sql::{call, new_user, Caller};
+use stack_tests::sql;
 use tokio_postgres::Client;
 use uuid::Uuid;
 
@@ -75,20 +75,7 @@ impl Stack {
 
     /// Enqueues `n` requests with `prompt` for a fresh user, through the SQL API.
     async fn enqueue(&mut self, n: usize, prompt: &str) -> Result<Vec<Uuid>> {
-        let user = new_user(&self.db).await?;
-        let mut ids = Vec::new();
-        for i in 0..n {
-            let rows = call(
-                &mut self.db,
-                Caller::Service,
-                "select (public.enqueue_music_request(p_emotion => 'joy', p_user_id => $1,
-                         p_prompt => $2) ->> 'id')::uuid",
-                &[&user, &format!("{prompt} {i}")],
-            )
-            .await?;
-            ids.push(rows[0].get(0));
-        }
-        Ok(ids)
+        sql::enqueue_for_new_user(&mut self.db, "joy", n, prompt).await
     }
 
     /// `status, attempts, error_code, has a fallback, clips in the result` of a request.
@@ -114,27 +101,7 @@ impl Stack {
 
     /// Waits until every request of `ids` has `status`.
     async fn wait_for(&self, ids: &[Uuid], status: &str, within: Duration) -> Result<()> {
-        let deadline = Instant::now() + within;
-        loop {
-            let count: i64 = self
-                .db
-                .query_one(
-                    "select count(*) from public.music_generation_queue
-                      where id = any($1) and status = $2",
-                    &[&ids, &status],
-                )
-                .await?
-                .get(0);
-            if count == ids.len() as i64 {
-                return Ok(());
-            }
-            ensure!(
-                Instant::now() < deadline,
-                "{count} of {} {status} after {within:?}",
-                ids.len()
-            );
-            tokio::time::sleep(Duration::from_millis(200)).await;
-        }
+        sql::wait_for_status(&self.db, ids, status, within).await
     }
 
     /// Makes the requests due now: the test's stand-in for waiting out a backoff.
