@@ -166,3 +166,27 @@ impl PausedCronJobs {
         Ok(())
     }
 }
+
+/// The last `count` `error` lines the functions logged, outages (503) left out: what a
+/// failed fault test prints, since an answer's 500 says only "internal".
+pub fn function_error_lines(count: usize) -> Vec<String> {
+    let Ok(logs) = state_dir().map(|dir| dir.join("logs")) else {
+        return Vec::new();
+    };
+    let mut lines: Vec<String> = std::fs::read_dir(&logs)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter(|entry| entry.file_name().to_string_lossy().starts_with("function-"))
+        .filter_map(|entry| std::fs::read_to_string(entry.path()).ok())
+        .flat_map(|text| {
+            text.lines()
+                .filter(|line| line.contains(r#""level":"error""#))
+                .filter(|line| !line.contains(r#""code":"store_unavailable""#))
+                .map(str::to_owned)
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    lines.drain(..lines.len().saturating_sub(count));
+    lines
+}

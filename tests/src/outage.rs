@@ -22,7 +22,7 @@ use tokio::task::JoinHandle;
 use tokio_postgres::Client;
 use uuid::Uuid;
 
-use crate::faults::{eventually, stop_part, Frozen, Hold, PausedCronJobs};
+use crate::faults::{eventually, function_error_lines, stop_part, Frozen, Hold, PausedCronJobs};
 use crate::functions::{is_error_body, Answer, Functions, Key, StackSim};
 use crate::sql::new_user;
 use crate::stack::user_token;
@@ -297,7 +297,13 @@ fn check_answers(seen: &Seen) -> Result<()> {
     for answer in answers {
         let fine = (200..300).contains(&answer.status)
             || (answer.status == 503 && is_error_body(&answer.json));
-        ensure!(fine, "answered {} {}", answer.status, answer.json);
+        ensure!(
+            fine,
+            "answered {} {}; the functions' last error lines:\n{}",
+            answer.status,
+            answer.json,
+            function_error_lines(10).join("\n")
+        );
     }
     Ok(())
 }

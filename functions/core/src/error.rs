@@ -130,15 +130,26 @@ impl ApiError {
             ("PT429", _) => ApiError::PerUserLimit(message),
             ("P0002", _) | (_, 404) => ApiError::NotFound(message),
             ("23505" | "40001" | "55P03", _) | (_, 409) => ApiError::Conflict(message),
-            ("57014" | "53300" | "57P01" | "57P03", _) | (_, 502..=504) => {
+            ("57014", _) | (_, 502..=504) => {
                 ApiError::StoreUnavailable("the database is unavailable, try again".into())
             }
-            (state, _) if state.starts_with("08") || state.starts_with("PGRST00") => {
+            (state, _) if is_transient(state) => {
                 ApiError::StoreUnavailable("the database is unavailable, try again".into())
             }
             _ => ApiError::Internal,
         }
     }
+}
+
+/// Whether `sqlstate` says the database is away for now (restarting, shutting down, out
+/// of connections) rather than that the call was wrong: connection exceptions (08),
+/// insufficient resources (53), operator intervention on the session (57P), PostgREST's
+/// own connection and pool errors (PGRST00x) and its database-library error (PGRSTX00),
+/// which a connection cut mid-answer gives.
+fn is_transient(sqlstate: &str) -> bool {
+    ["08", "53", "57P", "PGRST00", "PGRSTX00"]
+        .iter()
+        .any(|class| sqlstate.starts_with(class))
 }
 
 impl ErrorCode for ApiError {
@@ -205,6 +216,11 @@ mod tests {
             (postgrest(409, "23505", None), 409, "conflict"),
             (postgrest(503, "PGRST001", None), 503, "store_unavailable"),
             (postgrest(500, "57014", None), 503, "store_unavailable"),
+            (postgrest(500, "57P01", None), 503, "store_unavailable"),
+            (postgrest(500, "57P02", None), 503, "store_unavailable"),
+            (postgrest(503, "08006", None), 503, "store_unavailable"),
+            (postgrest(503, "53300", None), 503, "store_unavailable"),
+            (postgrest(500, "PGRSTX00", None), 503, "store_unavailable"),
             (postgrest(500, "XX000", None), 500, "internal"),
             (
                 ApiError::from_postgrest(502, b"<html>"),

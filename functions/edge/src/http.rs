@@ -69,7 +69,7 @@ where
     } else {
         match Env::from_deno() {
             Ok(env) => {
-                let store = Store::new(&env);
+                let store = Store::new(&env, log.clone());
                 let context = Context {
                     env,
                     store,

@@ -11,10 +11,10 @@
 use music_core::ApiError;
 use postgrest::Postgrest;
 use serde::Serialize;
-use serde_json::Value;
+use serde_json::{json, Value};
 
 use crate::runtime::within;
-use crate::Env;
+use crate::{Env, Log};
 
 /// A client of the project's SQL API.
 #[derive(Clone)]
@@ -22,6 +22,7 @@ pub struct Store {
     service: Postgrest,
     user: Postgrest,
     secret_key: String,
+    log: Log,
 }
 
 /// What went wrong talking to PostgREST, for the logs; the caller sees the [`ApiError`].
@@ -62,13 +63,14 @@ impl From<StoreError> for ApiError {
 }
 
 impl Store {
-    /// A client for the project of `env`.
-    pub fn new(env: &Env) -> Store {
+    /// A client for the project of `env`; `log` gets the refusals no [`ApiError`] names.
+    pub fn new(env: &Env, log: Log) -> Store {
         let url = format!("{}/rest/v1", env.supabase_url);
         Store {
             service: Postgrest::new(&url).insert_header("apikey", &env.secret_key),
             user: Postgrest::new(&url).insert_header("apikey", &env.public_key),
             secret_key: env.secret_key.clone(),
+            log,
         }
     }
 
@@ -76,7 +78,8 @@ impl Store {
     /// `p_…` fields) as the service role; the JSON it returns.
     pub async fn rpc(&self, function: &str, args: &impl Serialize) -> Result<Value, StoreError> {
         // An `sb_` key may sit in `Authorization` only when it equals `apikey`: it does.
-        call(&self.service, &self.secret_key, function, args).await
+        let answer = call(&self.service, &self.secret_key, function, args).await;
+        self.noted(answer)
     }
 
     /// Calls `function` as the user whose JWT is `jwt`: PostgREST checks the signature, and
@@ -87,7 +90,8 @@ impl Store {
         function: &str,
         args: &impl Serialize,
     ) -> Result<Value, StoreError> {
-        call(&self.user, jwt, function, args).await
+        let answer = call(&self.user, jwt, function, args).await;
+        self.noted(answer)
     }
 
     /// Reads `columns` of the rows of `table` (a table or view) matching every `column =
@@ -98,7 +102,8 @@ impl Store {
         columns: &str,
         equal: &[(&str, &str)],
     ) -> Result<Value, StoreError> {
-        select(&self.service, &self.secret_key, table, columns, equal).await
+        let answer = select(&self.service, &self.secret_key, table, columns, equal).await;
+        self.noted(answer)
     }
 
     /// [`Store::read`] as the user whose JWT is `jwt`: RLS and the column grants decide what
@@ -110,7 +115,8 @@ impl Store {
         columns: &str,
         equal: &[(&str, &str)],
     ) -> Result<Value, StoreError> {
-        select(&self.user, jwt, table, columns, equal).await
+        let answer = select(&self.user, jwt, table, columns, equal).await;
+        self.noted(answer)
     }
 
     /// The first row of `table` whose `column` equals `value`, read as the service role
@@ -118,6 +124,22 @@ impl Store {
     pub async fn row(&self, table: &str, column: &str, value: &str) -> Result<Value, StoreError> {
         let rows = self.read(table, "*", &[(column, value)]).await?;
         Ok(rows.get(0).cloned().unwrap_or(Value::Null))
+    }
+
+    /// `answer`, after logging a refusal that maps to no known error: the caller's 500 says
+    /// only "internal", so PostgREST's own status and body must reach the log.
+    fn noted(&self, answer: Result<Value, StoreError>) -> Result<Value, StoreError> {
+        if let Err(
+            error @ StoreError::Refused {
+                api: ApiError::Internal,
+                ..
+            },
+        ) = &answer
+        {
+            self.log
+                .error("store_refused", json!({"message": error.to_string()}));
+        }
+        answer
     }
 }
 
