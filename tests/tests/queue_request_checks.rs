@@ -31,12 +31,19 @@ async fn insert_with(
     db.execute(&insert, &[&user, &queue]).await
 }
 
-/// The constraint name an error carries.
-fn constraint_of(error: &tokio_postgres::Error) -> Option<String> {
-    error
-        .as_db_error()
-        .and_then(|db| db.constraint())
-        .map(str::to_owned)
+/// Asserts that `result` failed as the CHECK `music_generation_queue_<check>` fails.
+fn expect_check<T: std::fmt::Debug>(
+    result: Result<T, tokio_postgres::Error>,
+    check: &str,
+    what: &str,
+) {
+    let error = expect_sqlstate(result, "23514");
+    let constraint = error.as_db_error().and_then(|db| db.constraint());
+    assert_eq!(
+        constraint,
+        Some(format!("music_generation_queue_{check}").as_str()),
+        "{what}: {error:?}"
+    );
 }
 
 #[tokio::test]
@@ -60,12 +67,8 @@ async fn a_bad_request_is_refused_with_the_checks_name() -> Result<()> {
         ("idempotency_key", "''", "idempotency_key_length"),
     ];
     for (column, value, check) in refused {
-        let error = expect_sqlstate(insert_with(&db, &queue, user, column, value).await, "23514");
-        assert_eq!(
-            constraint_of(&error).as_deref(),
-            Some(format!("music_generation_queue_{check}").as_str()),
-            "{column} = {value}: {error:?}"
-        );
+        let inserted = insert_with(&db, &queue, user, column, value).await;
+        expect_check(inserted, check, &format!("{column} = {value}"));
     }
     // What the checks allow: nulls where a column may be empty, the bounds themselves.
     for (column, value) in [
@@ -107,12 +110,7 @@ async fn an_update_that_sets_a_checked_column_is_checked() -> Result<()> {
                 &[&id],
             )
             .await;
-        let error = expect_sqlstate(result, "23514");
-        assert_eq!(
-            constraint_of(&error).as_deref(),
-            Some(format!("music_generation_queue_{check}").as_str()),
-            "{set}"
-        );
+        expect_check(result, check, set);
     }
     sql::drop_queue(&db, &queue).await?;
     Ok(())
@@ -146,7 +144,7 @@ async fn claims_and_completions_do_not_run_the_request_checks() -> Result<()> {
             &[&claims[0].id],
         )
         .await;
-    expect_sqlstate(touched, "23514");
+    expect_check(touched, "prompt_length", "prompt set again");
     sql::drop_queue(&db, &queue).await?;
     Ok(())
 }
