@@ -136,6 +136,11 @@ impl ApiError {
             (state, _) if is_transient(state) => {
                 ApiError::StoreUnavailable("the database is unavailable, try again".into())
             }
+            // PostgREST's error shape with an empty code: the database connection broke
+            // mid-answer, so libpq had no SQLSTATE to give, and PostgREST answers 400.
+            ("", _) if json["code"].is_string() => {
+                ApiError::StoreUnavailable("the database is unavailable, try again".into())
+            }
             _ => ApiError::Internal,
         }
     }
@@ -221,6 +226,12 @@ mod tests {
             (postgrest(503, "08006", None), 503, "store_unavailable"),
             (postgrest(503, "53300", None), 503, "store_unavailable"),
             (postgrest(500, "PGRSTX00", None), 503, "store_unavailable"),
+            (postgrest(400, "", None), 503, "store_unavailable"),
+            (
+                ApiError::from_postgrest(400, b"bad request"),
+                500,
+                "internal",
+            ),
             (postgrest(500, "XX000", None), 500, "internal"),
             (
                 ApiError::from_postgrest(502, b"<html>"),
