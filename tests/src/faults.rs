@@ -167,13 +167,12 @@ impl PausedCronJobs {
     }
 }
 
-/// The last `count` `error` lines the functions logged, outages (503) left out: what a
-/// failed fault test prints, since an answer's 500 says only "internal".
-pub fn function_error_lines(count: usize) -> Vec<String> {
+/// The lines of the functions' logs that pass `keep`, oldest first.
+fn function_log_lines(keep: impl Fn(&str) -> bool) -> Vec<String> {
     let Ok(logs) = state_dir().map(|dir| dir.join("logs")) else {
         return Vec::new();
     };
-    let mut lines: Vec<String> = std::fs::read_dir(&logs)
+    std::fs::read_dir(&logs)
         .into_iter()
         .flatten()
         .flatten()
@@ -181,12 +180,30 @@ pub fn function_error_lines(count: usize) -> Vec<String> {
         .filter_map(|entry| std::fs::read_to_string(entry.path()).ok())
         .flat_map(|text| {
             text.lines()
-                .filter(|line| line.contains(r#""level":"error""#))
-                .filter(|line| !line.contains(r#""code":"store_unavailable""#))
+                .filter(|line| keep(line))
                 .map(str::to_owned)
                 .collect::<Vec<_>>()
         })
-        .collect();
+        .collect()
+}
+
+/// How many answers with a 5xx other than 503 the functions have logged so far, callbacks
+/// from the provider included: an outage may cost a 503, never a 500.
+pub fn function_answers_failed() -> usize {
+    function_log_lines(|line| {
+        line.contains(r#""event":"answered""#)
+            && line.contains(r#""status":5"#)
+            && !line.contains(r#""status":503"#)
+    })
+    .len()
+}
+
+/// The last `count` `error` lines the functions logged, outages (503) left out: what a
+/// failed fault test prints, since an answer's 500 says only "internal".
+pub fn function_error_lines(count: usize) -> Vec<String> {
+    let mut lines = function_log_lines(|line| {
+        line.contains(r#""level":"error""#) && !line.contains(r#""code":"store_unavailable""#)
+    });
     lines.drain(..lines.len().saturating_sub(count));
     lines
 }

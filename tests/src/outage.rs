@@ -22,7 +22,10 @@ use tokio::task::JoinHandle;
 use tokio_postgres::Client;
 use uuid::Uuid;
 
-use crate::faults::{eventually, function_error_lines, stop_part, Frozen, Hold, PausedCronJobs};
+use crate::faults::{
+    eventually, function_answers_failed, function_error_lines, stop_part, Frozen, Hold,
+    PausedCronJobs,
+};
 use crate::functions::{is_error_body, Answer, Functions, Key, StackSim};
 use crate::sql::new_user;
 use crate::stack::user_token;
@@ -77,7 +80,15 @@ pub async fn outage_while_busy(part: &str, outage: Outage) -> Result<()> {
          update public.suno_api_status set paused_until = null, pause_kind = null where id;",
     )
     .await?;
-    let outcome = busy_outage(&functions, &db, part, outage).await;
+    let failed_before = function_answers_failed();
+    let outcome = busy_outage(&functions, &db, part, outage).await.and_then(|()| {
+        ensure!(
+            function_answers_failed() == failed_before,
+            "a function answered 5xx other than 503 (a provider's callback, maybe); the functions' last error lines:\n{}",
+            function_error_lines(10).join("\n")
+        );
+        Ok(())
+    });
     // The part is back (or the outcome says why not): reconnect and leave the stack as found.
     let db = functions.env.db().await?;
     cron.restore(&db).await?;
