@@ -301,6 +301,42 @@ async fn a_callback_wakes_the_poll_of_its_request() -> Result<()> {
     Ok(())
 }
 
+/// A callback for a request that is due already writes nothing, so it neither waits for
+/// nor holds the row's lock: the run a `complete` callback starts is not made to skip its
+/// request (claims skip locked rows) by the wake of the duplicate right behind it.
+#[tokio::test]
+async fn a_callback_for_a_due_request_takes_no_lock() -> Result<()> {
+    let mut db = sql::db().await?;
+    let (queue, user, claim) = submitted_request(&mut db, &task_id()).await?;
+    let token = callback_token(&db, claim.id).await?;
+    let wake = "select id from public.wake_music_request($1, $2)";
+    let woken = sql::call(&mut db, Caller::Service, wake, &[&claim.id, &token]).await?;
+    assert_eq!(woken.len(), 1);
+
+    // Another session holds the row, as a claim or a completion does while it runs.
+    let mut holder = sql::db().await?;
+    let held = holder.transaction().await?;
+    held.execute(
+        "select 1 from public.music_generation_queue where id = $1 for update",
+        &[&claim.id],
+    )
+    .await?;
+    db.batch_execute("set lock_timeout = '500ms'").await?;
+    let again = sql::call(&mut db, Caller::Service, wake, &[&claim.id, &token]).await?;
+    assert_eq!(again.len(), 1, "a due request is answered without its lock");
+    held.rollback().await?;
+    db.batch_execute("reset lock_timeout").await?;
+    assert_eq!(
+        claim_polls(&mut db, &queue).await?,
+        [claim.id],
+        "and it is still due"
+    );
+
+    sql::drop_queue(&db, &queue).await?;
+    sql::drop_users(&db, &[user]).await?;
+    Ok(())
+}
+
 /// Item 5: the poller writes when to read next (a Retry-After is honoured)
 /// and counts anomalous reads; the stored counters bring the core to give
 /// up on a vanished task instead of reading it for ever.
