@@ -89,6 +89,7 @@ async fn a_bad_request_is_refused_with_the_checks_name() -> Result<()> {
         .get(0);
     assert_eq!(stored, 5, "only the good rows are stored");
     sql::drop_queue(&db, &queue).await?;
+    sql::drop_users(&db, &[user]).await?;
     Ok(())
 }
 
@@ -113,6 +114,7 @@ async fn an_update_that_sets_a_checked_column_is_checked() -> Result<()> {
         expect_check(result, check, set);
     }
     sql::drop_queue(&db, &queue).await?;
+    sql::drop_users(&db, &[user]).await?;
     Ok(())
 }
 
@@ -146,5 +148,6 @@ async fn claims_and_completions_do_not_run_the_request_checks() -> Result<()> {
         .await;
     expect_check(touched, "prompt_length", "prompt set again");
     sql::drop_queue(&db, &queue).await?;
+    sql::drop_users(&db, &[user]).await?;
     Ok(())
 }
