@@ -100,6 +100,26 @@ pub fn expect_sqlstate<T: std::fmt::Debug>(
     }
 }
 
+/// Asserts that `result` failed as the CHECK named `constraint` fails:
+/// SQLSTATE 23514 naming it.
+pub fn expect_check_violation<T: std::fmt::Debug>(
+    result: Result<T, tokio_postgres::Error>,
+    constraint: &str,
+    what: &str,
+) {
+    let error = match result {
+        Ok(value) => panic!("{what}: expected {constraint} to refuse it, got {value:?}"),
+        Err(error) => error,
+    };
+    assert_eq!(
+        sqlstate(&error).as_deref(),
+        Some("23514"),
+        "{what}: {error:?}"
+    );
+    let named = error.as_db_error().and_then(|db| db.constraint());
+    assert_eq!(named, Some(constraint), "{what}: {error:?}");
+}
+
 /// A fresh user in `auth.users`.
 pub async fn new_user(db: &Client) -> Result<Uuid> {
     let id = Uuid::new_v4();

@@ -5,7 +5,7 @@
 //! stay out of the way of the steps that do not set those columns.
 
 use anyhow::Result;
-use stack_tests::sql::{self, expect_sqlstate};
+use stack_tests::sql;
 use tokio_postgres::Client;
 use uuid::Uuid;
 
@@ -31,19 +31,13 @@ async fn insert_with(
     db.execute(&insert, &[&user, &queue]).await
 }
 
-/// Asserts that `result` failed as the CHECK `music_generation_queue_<check>` fails.
+/// Asserts that `result` failed as the check `music_generation_queue_<check>` fails.
 fn expect_check<T: std::fmt::Debug>(
     result: Result<T, tokio_postgres::Error>,
     check: &str,
     what: &str,
 ) {
-    let error = expect_sqlstate(result, "23514");
-    let constraint = error.as_db_error().and_then(|db| db.constraint());
-    assert_eq!(
-        constraint,
-        Some(format!("music_generation_queue_{check}").as_str()),
-        "{what}: {error:?}"
-    );
+    sql::expect_check_violation(result, &format!("music_generation_queue_{check}"), what);
 }
 
 #[tokio::test]
