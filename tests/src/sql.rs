@@ -100,6 +100,31 @@ pub fn expect_sqlstate<T: std::fmt::Debug>(
     }
 }
 
+/// Inserts one row into `table`: the `valid` columns (name, SQL text), except
+/// that `column` is `value` (SQL text); `params` fill the `$n` in them.
+pub async fn insert_with(
+    db: &Client,
+    table: &str,
+    valid: &[(&str, &str)],
+    (column, value): (&str, &str),
+    params: &[&(dyn ToSql + Sync)],
+) -> Result<u64, tokio_postgres::Error> {
+    let mut columns: Vec<(&str, &str)> = valid
+        .iter()
+        .copied()
+        .filter(|(name, _)| *name != column)
+        .collect();
+    columns.push((column, value));
+    let names: Vec<&str> = columns.iter().map(|(name, _)| *name).collect();
+    let values: Vec<&str> = columns.iter().map(|(_, value)| *value).collect();
+    let insert = format!(
+        "insert into {table} ({}) values ({})",
+        names.join(", "),
+        values.join(", ")
+    );
+    db.execute(&insert, params).await
+}
+
 /// Asserts that `result` failed as the CHECK named `constraint` fails:
 /// SQLSTATE 23514 naming it.
 pub fn expect_check_violation<T: std::fmt::Debug>(

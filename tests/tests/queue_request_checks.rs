@@ -18,17 +18,14 @@ async fn insert_with(
     column: &str,
     value: &str,
 ) -> Result<u64, tokio_postgres::Error> {
-    let mut columns = vec![("emotion", "'calm'"), ("prompt", "'a calm piece'")];
-    columns.retain(|(name, _)| *name != column);
-    columns.push((column, value));
-    let names: Vec<&str> = columns.iter().map(|(name, _)| *name).collect();
-    let values: Vec<&str> = columns.iter().map(|(_, value)| *value).collect();
-    let insert = format!(
-        "insert into public.music_generation_queue (user_id, queue, {}) values ($1, $2, {})",
-        names.join(", "),
-        values.join(", ")
-    );
-    db.execute(&insert, &[&user, &queue]).await
+    let valid = [
+        ("user_id", "$1"),
+        ("queue", "$2"),
+        ("emotion", "'calm'"),
+        ("prompt", "'a calm piece'"),
+    ];
+    let table = "public.music_generation_queue";
+    sql::insert_with(db, table, &valid, (column, value), &[&user, &queue]).await
 }
 
 /// Asserts that `result` failed as the check `music_generation_queue_<check>` fails.

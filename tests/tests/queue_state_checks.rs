@@ -143,22 +143,15 @@ async fn insert_track(
     column: &str,
     value: &str,
 ) -> Result<u64, tokio_postgres::Error> {
-    let title = format!("'{tag}'");
-    let mut columns = vec![
+    let valid = [
         ("emotion", "'calm'"),
         ("audio_url", "'https://cdn.example.test/a.mp3'"),
-        ("title", title.as_str()),
+        ("title", "$1"),
     ];
-    columns.retain(|(name, _)| *name != column);
-    columns.push((column, value));
-    let names: Vec<&str> = columns.iter().map(|(name, _)| *name).collect();
-    let values: Vec<&str> = columns.iter().map(|(_, value)| *value).collect();
-    let insert = format!(
-        "insert into public.music_tracks ({}) values ({})",
-        names.join(", "),
-        values.join(", ")
-    );
-    db.execute(&insert, &[]).await
+    let tag: &(dyn tokio_postgres::types::ToSql + Sync) = &tag;
+    // The title under test replaces the tag, and with it the only parameter.
+    let params = if column == "title" { vec![] } else { vec![tag] };
+    sql::insert_with(db, "public.music_tracks", &valid, (column, value), &params).await
 }
 
 #[tokio::test]
