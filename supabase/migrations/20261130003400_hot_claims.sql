@@ -25,9 +25,10 @@
 --   and it does not know the checks, so the reads that counted on the old
 --   indexes state the new predicates: next to their `status` condition where
 --   they still need it (the claim, the poll claim, expiry, time-out, the
---   ticket's place, the statistics' counts), instead of it where the index
---   then answers alone (enqueue's per-user count, and every read of
---   completed or failed requests, which stay index-only scans).
+--   ticket's place), instead of it where the index then answers alone
+--   (enqueue's per-user count, and every read of completed or failed
+--   requests, which stay index-only scans). The statistics count waiting and
+--   running requests in one pass over the unfinished ones.
 -- * The table leaves a fifth of each new page free, so that the claimed row
 --   fits beside the waiting one.
 
@@ -531,14 +532,13 @@ begin
    where p_queue is null or name = p_queue;
   select horizon into v_horizon from public.music_queue_stats_horizon;
 
-  select count(*) into v_pending
+  -- Both in one pass over the unfinished requests: no index tells a waiting
+  -- request from a running one without reading the row.
+  select count(*) filter (where q.status = 'pending'),
+         count(*) filter (where q.status = 'processing')
+    into v_pending, v_processing
     from public.music_generation_queue q
-   where q.queue = any (v_queues) and q.status = 'pending'
-     and q.suno_task_id is null and q.completed_at is null and q.failed_at is null;
-  select count(*) into v_processing
-    from public.music_generation_queue q
-   where q.queue = any (v_queues) and q.status = 'processing'
-     and q.completed_at is null and q.failed_at is null;
+   where q.queue = any (v_queues) and q.completed_at is null and q.failed_at is null;
 
   -- Finished since the horizon (the live part of the all-time totals) and
   -- in the last 24 h, which may reach back past the horizon: one range scan
