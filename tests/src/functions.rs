@@ -408,6 +408,32 @@ pub async fn running_worker_runs(db: &Client) -> Result<Vec<String>> {
     Ok(rows.iter().map(|row| row.get(0)).collect())
 }
 
+/// Waits until every worker run that may still be alive has ended: one that
+/// cron started just before a test turned cron off goes on submitting. A run
+/// lives at most the platform's 150 s; an older row still marked running
+/// belongs to a process that was killed (see [`running_worker_runs`]).
+pub async fn wait_for_live_worker_runs(db: &Client) -> Result<()> {
+    let limit = Duration::from_secs(150);
+    let deadline = tokio::time::Instant::now() + limit;
+    loop {
+        let live: i64 = db
+            .query_one(
+                "select count(*) from public.music_worker_runs
+                  where status = 'running' and started_at > now() - interval '150 seconds'",
+                &[],
+            )
+            .await?
+            .get(0);
+        if live == 0 {
+            return Ok(());
+        }
+        if tokio::time::Instant::now() > deadline {
+            anyhow::bail!("a worker run is still running after {} s", limit.as_secs());
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
 /// Waits until no worker run is running except those in `running_before`.
 pub async fn wait_for_new_worker_runs(
     db: &Client,

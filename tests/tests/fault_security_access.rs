@@ -21,7 +21,7 @@ use reqwest::Method;
 use serde_json::{json, Value};
 use stack_tests::functions::{
     expect_status, is_error_body, running_worker_runs, serial, set_cron_job_active,
-    wait_for_new_worker_runs, Answer, Functions, Key, StackSim,
+    wait_for_live_worker_runs, wait_for_new_worker_runs, Answer, Functions, Key, StackSim,
 };
 use stack_tests::sql::{self, Caller};
 use stack_tests::stack::{sign, user_token};
@@ -114,6 +114,7 @@ async fn setup() -> Result<World> {
         set_cron_job_active(&db, job, false).await?;
     }
     let sim = StackSim::from_env()?;
+    wait_for_live_worker_runs(&db).await?;
     sim.reset().await?;
     let victim = sql::new_user(&db).await?;
     let open_queue = sql::new_queue(&db).await?;

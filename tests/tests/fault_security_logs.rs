@@ -22,8 +22,8 @@ use anyhow::{ensure, Context, Result};
 use reqwest::Method;
 use serde_json::{json, Value};
 use stack_tests::functions::{
-    expect_status, running_worker_runs, serial, set_cron_job_active, wait_for_new_worker_runs,
-    Answer, Functions, Key, StackSim,
+    expect_status, running_worker_runs, serial, set_cron_job_active, wait_for_live_worker_runs,
+    wait_for_new_worker_runs, Answer, Functions, Key, StackSim,
 };
 use stack_tests::sql;
 use stack_tests::stack::{sign, user_token, JWT_SECRET};
@@ -81,6 +81,7 @@ async fn setup() -> Result<World> {
     .await?;
     let runs_running_before = running_worker_runs(&db).await?;
     let sim = StackSim::from_env()?;
+    wait_for_live_worker_runs(&db).await?;
     sim.reset().await?;
     sim.settings(json!({"time_scale": 100})).await?;
     Ok(World {
