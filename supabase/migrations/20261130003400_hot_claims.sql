@@ -2,11 +2,11 @@
 --
 -- PostgreSQL can update a row in place on its page, without a new entry in
 -- every index (a HOT update), only when no column that an index mentions, as
--- a key or in its predicate, changes. A claim changes `status` and `run_at`:
+-- a key, an included column or in its predicate, changes. A claim changes `status` and `run_at`:
 -- six indexes named `status` in their predicate or as a key, and the poll
 -- index was keyed on `run_at`, so every claim wrote six index entries and a
--- whole new row elsewhere (measured in BENCHMARKS.md, "What the rest would
--- take": 15-19 % more jobs/s at batch 5, 0.6 kB less WAL per job).
+-- whole new row elsewhere (BENCHMARKS.md, "Queue cost per job": 6-17 % more
+-- jobs/s at batch 5 with this file, 0.66 kB less WAL per job).
 --
 -- * The partial indexes say which rows they hold with the columns that a
 --   claim leaves alone: by the state checks, a request is unfinished exactly
@@ -61,8 +61,9 @@ create index music_generation_queue_failed_idx
   on public.music_generation_queue (queue, failed_at) include (error_code)
   where failed_at is not null;
 
--- The functions below are the latest versions with those predicates; nothing
--- else in them changes.
+-- The functions below are the latest versions with those predicates (the
+-- claim keeps the settings of 20261130003000); nothing else in them changes
+-- but the statistics' two counts, which become one pass.
 
 -- ---------------------------------------------------------------------------
 -- claim_music_requests (20261129000200, with the settings of 20261130003000)
