@@ -41,30 +41,36 @@ begin
 end
 $$;
 
--- The request checks' trigger (20261130003100) raises through the same helper.
+-- The request checks' trigger (20261130003100) raises through the same helper,
+-- and, like the functions below, calls it only when a check fails.
 create or replace function public._music_request_checks()
 returns trigger
 language plpgsql
 set search_path = ''
 as $$
+declare
+  v_verdicts boolean[] := array[
+    new.emotion in ('joy', 'calm', 'sad', 'anger', 'anxious', 'energetic', 'neutral'),
+    new.intensity between 0 and 1,
+    char_length(new.context) <= 500,
+    char_length(new.asked_style) between 1 and 1000,
+    char_length(new.asked_title) between 1 and 100,
+    char_length(new.prompt) between 1 and 5000
+      and (new.style is not null or char_length(new.prompt) <= 500),
+    char_length(new.style) between 1 and 1000,
+    char_length(new.title) between 1 and 100,
+    new.model ~ '^V[0-9A-Z_]{1,15}$',
+    new.priority between 0 and 9,
+    new.max_attempts between 1 and 10,
+    char_length(new.idempotency_key) between 1 and 255];
 begin
-  perform public._music_raise_failed_check('music_generation_queue',
-    array['emotion_known', 'intensity_range', 'context_length', 'asked_style_length',
-          'asked_title_length', 'prompt_length', 'style_length', 'title_length',
-          'model_format', 'priority_range', 'max_attempts_range', 'idempotency_key_length'],
-    array[new.emotion in ('joy', 'calm', 'sad', 'anger', 'anxious', 'energetic', 'neutral'),
-          new.intensity between 0 and 1,
-          char_length(new.context) <= 500,
-          char_length(new.asked_style) between 1 and 1000,
-          char_length(new.asked_title) between 1 and 100,
-          char_length(new.prompt) between 1 and 5000
-            and (new.style is not null or char_length(new.prompt) <= 500),
-          char_length(new.style) between 1 and 1000,
-          char_length(new.title) between 1 and 100,
-          new.model ~ '^V[0-9A-Z_]{1,15}$',
-          new.priority between 0 and 9,
-          new.max_attempts between 1 and 10,
-          char_length(new.idempotency_key) between 1 and 255]);
+  if false = any (v_verdicts) then
+    perform public._music_raise_failed_check('music_generation_queue',
+      array['emotion_known', 'intensity_range', 'context_length', 'asked_style_length',
+            'asked_title_length', 'prompt_length', 'style_length', 'title_length',
+            'model_format', 'priority_range', 'max_attempts_range', 'idempotency_key_length'],
+      v_verdicts);
+  end if;
   return new;
 end
 $$;
