@@ -413,9 +413,7 @@ pub async fn running_worker_runs(db: &Client) -> Result<Vec<String>> {
 /// lives at most the platform's 150 s; an older row still marked running
 /// belongs to a process that was killed (see [`running_worker_runs`]).
 pub async fn wait_for_live_worker_runs(db: &Client) -> Result<()> {
-    let limit = Duration::from_secs(150);
-    let deadline = tokio::time::Instant::now() + limit;
-    loop {
+    wait_for_worker_runs(Duration::from_secs(150), || async {
         let live: i64 = db
             .query_one(
                 "select count(*) from public.music_worker_runs
@@ -424,14 +422,9 @@ pub async fn wait_for_live_worker_runs(db: &Client) -> Result<()> {
             )
             .await?
             .get(0);
-        if live == 0 {
-            return Ok(());
-        }
-        if tokio::time::Instant::now() > deadline {
-            anyhow::bail!("a worker run is still running after {} s", limit.as_secs());
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+        Ok(live == 0)
+    })
+    .await
 }
 
 /// Waits until no worker run is running except those in `running_before`.
@@ -440,15 +433,25 @@ pub async fn wait_for_new_worker_runs(
     running_before: &[String],
     limit: Duration,
 ) -> Result<()> {
-    let deadline = tokio::time::Instant::now() + limit;
-    loop {
+    wait_for_worker_runs(limit, || async {
         let running = running_worker_runs(db).await?;
-        if running.iter().all(|id| running_before.contains(id)) {
-            return Ok(());
-        }
+        Ok(running.iter().all(|id| running_before.contains(id)))
+    })
+    .await
+}
+
+/// Polls `ended` every 100 ms until it holds, failing after `limit`.
+async fn wait_for_worker_runs<F, Fut>(limit: Duration, ended: F) -> Result<()>
+where
+    F: Fn() -> Fut,
+    Fut: std::future::Future<Output = Result<bool>>,
+{
+    let deadline = tokio::time::Instant::now() + limit;
+    while !ended().await? {
         if tokio::time::Instant::now() > deadline {
             anyhow::bail!("a worker run is still running after {} s", limit.as_secs());
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
+    Ok(())
 }
