@@ -5,7 +5,7 @@
 -- query, and its column, a subquery counting up to 999 waiting rows, was
 -- copied into each of those expressions and run for each: three counts per
 -- enqueue, each up to 999 index entries. MATERIALIZED keeps it one count.
--- With 20,000 waiting requests, 4 connections enqueued 1,006-1,164 requests
+-- With 20,000 waiting requests, 4 connections enqueued 1,005-1,164 requests
 -- a second before and 1,404-1,440 after.
 --
 -- Otherwise _music_ticket as in 20261130003400_hot_claims.sql.
